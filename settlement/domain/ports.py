@@ -1,0 +1,95 @@
+"""Ports: what the domain needs from the outside world, as Protocols.
+
+Adapters in ``settlement/adapters`` implement them (SQLAlchemy, HTTP, files); tests use in-memory
+fakes. Money is always ``Decimal``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+
+# --------------------------------------------------------------------------- runs and locks
+class PeriodsHeldError(Exception):
+    """A run asked for periods that another running run holds (spec §5)."""
+
+    def __init__(self, holder_run_id: str, periods: Sequence[str]) -> None:
+        self.holder_run_id = holder_run_id
+        self.periods = list(periods)
+        super().__init__(
+            f"periods {', '.join(self.periods)} are held by running run {holder_run_id}"
+        )
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    periods: list[str]
+    state: str  # RUNNING | SUCCEEDED | FAILED
+    dry_run: bool
+    requested_by: str
+    created_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+    step_timings: dict[str, float] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class RunRepository(Protocol):
+    def open_run(
+        self, run_id: str, periods: Sequence[str], *, dry_run: bool, requested_by: str
+    ) -> RunRecord:
+        """Record the run and take its periods in one transaction.
+
+        Idempotent for the same run_id (re-drive). Raises ``PeriodsHeldError`` naming the holder
+        when another RUNNING run holds any of the periods.
+        """
+
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    def list_runs(self, *, limit: int = 50) -> list[RunRecord]: ...
+
+    def record_step(self, run_id: str, step: str, seconds: float) -> None: ...
+
+    def finish_run(
+        self, run_id: str, state: str, *, error: str | None = None, summary: dict[str, Any] | None = None
+    ) -> None:
+        """Set the final state and release the run's periods (idempotent)."""
+
+
+# --------------------------------------------------------------------------- published ledger
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What Core View holds for one transaction: the BASE and BONUS last published."""
+
+    transaction_id: str
+    period: str
+    event_type: str
+    original_transaction_id: str | None
+    dealer_id: str
+    market: str
+    currency: str
+    base_amount: Decimal
+    bonus_amount: Decimal
+    settled: bool
+
+
+class LedgerRepository(Protocol):
+    def export_snapshot(self, path: str) -> int:
+        """Write the whole published ledger to a Parquet file (the schema of architecture.md)."""
+
+    def apply_deltas(self, run_id: str, entries: Iterable[LedgerEntry]) -> int:
+        """Upsert the new absolute values (idempotent: applying twice changes nothing)."""
+
+
+# --------------------------------------------------------------------------- Core View publishing
+class PublishAckStore(Protocol):
+    def acknowledged(self, run_id: str, part: int) -> dict[int, str]:
+        """seq -> body sha256 of the batches Core View acknowledged for this part."""
+
+    def record_ack(self, run_id: str, part: int, seq: int, records: int, body_sha256: str) -> None:
+        """Remember an acknowledged batch (idempotent)."""
