@@ -1,0 +1,21 @@
+"""The ``settle`` command line (spec §9). Each topic module registers its own commands."""
+
+from __future__ import annotations
+
+import typer
+
+from settlement.cli import coreview, generate, reference, workflow
+
+app = typer.Typer(
+    name="settle",
+    help="Commission settlement for the dealer network, on one machine or against AWS.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+for topic in (generate, reference, workflow, coreview):
+    topic.register(app)
+
+
+def main() -> None:
+    app()
