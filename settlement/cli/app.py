@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from settlement.cli import coreview, generate, reference, workflow
+from settlement.cli import coreview, generate, reference, report, workflow
 
 app = typer.Typer(
     name="settle",
@@ -13,7 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for topic in (generate, reference, workflow, coreview):
+for topic in (generate, reference, workflow, report, coreview):
     topic.register(app)
 
 
