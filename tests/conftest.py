@@ -1,3 +1,3 @@
 """Shared fixtures live in tests/fixtures; each is a plugin so topics stay apart."""
 
-pytest_plugins = ["tests.fixtures.spark"]
+pytest_plugins = ["tests.fixtures.spark", "tests.fixtures.coreview", "tests.fixtures.postgres"]

@@ -1,0 +1,1 @@
+"""Constructs of the settlement stack, one per concern (named to avoid the ``constructs`` lib)."""

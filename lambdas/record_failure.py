@@ -1,0 +1,95 @@
+"""λ record_failure: every Catch ends here before the execution fails (spec §8).
+
+Event ``{"run_id": <execution name>, "state": <the state data, with "failure": {Error, Cause}>,
+"execution_arn"?}``. Marks the run FAILED and releases its periods, but only when this run opened
+(a run refused at validation or at the lock holds nothing, and another run's locks are never
+touched). Writes ``run_report.json`` with the failure and answers the error and a cause an
+operator can act on, for the Fail state.
+
+When Core View already committed the run (the failure came after the commit), the ledger is
+brought in line first, so a later run does not publish the same deltas again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lambdas.finalise import apply_run_deltas, step_timings, write_run_report
+from settlement.bootstrap import Adapters
+
+ERROR_NAMES = {
+    "InvalidRequestError": "the run input is malformed",
+    "InvalidBatchesError": "invalid batches: fix or resubmit them, then start a new run",
+    "PeriodsHeldError": "another run holds the periods: wait for it or inspect it",
+    "ReconciliationError": "the figures do not add up: nothing was published",
+    "CalculationMissingError": "the calculation did not complete",
+}
+
+
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    """Lambda entry point: builds the adapters and delegates to :func:`handle`."""
+    from settlement.bootstrap import build_adapters
+
+    del context
+    return handle(event, build_adapters())
+
+
+def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
+    """Record the failure; return ``{"run_id", "error", "cause"}`` for the Fail state."""
+    run_id = str(event["run_id"])
+    state = event.get("state") or {}
+    error, cause = describe_failure(state.get("failure") or {})
+    runs = adapters.database.runs
+    run = runs.get_run(run_id)
+    if run is None:
+        return {"run_id": run_id, "error": error, "cause": cause, "run_opened": False}
+    committed = "commit" in state and not run.dry_run
+    if committed:
+        cause = _bring_ledger_in_line(adapters, run_id, cause)
+    message = f"{error}: {cause}"
+    write_run_report(
+        adapters,
+        run_id,
+        "FAILED",
+        published=committed,
+        timings=step_timings(event, run.step_timings),
+        error=message,
+    )
+    if run.state == "RUNNING":
+        runs.finish_run(run_id, "FAILED", error=message)
+    return {"run_id": run_id, "error": error, "cause": cause, "run_opened": True}
+
+
+def describe_failure(failure: dict[str, Any]) -> tuple[str, str]:
+    """The error name and a readable cause from a Catch's ``{"Error", "Cause"}``.
+
+    Lambda causes are JSON ``{"errorType", "errorMessage", …}``; Glue's are the job run with its
+    ``ErrorMessage``; anything else is kept as text.
+    """
+    error = str(failure.get("Error") or "States.Unknown")
+    raw = failure.get("Cause")
+    cause = str(raw or "no cause given")
+    try:
+        parsed = json.loads(cause)
+    except (TypeError, ValueError):
+        parsed = None
+    if isinstance(parsed, dict):
+        if "errorMessage" in parsed:
+            cause = str(parsed["errorMessage"])
+        elif "ErrorMessage" in parsed:
+            job = parsed.get("JobName", "the calculation job")
+            cause = f"Glue job {job} run {parsed.get('Id', '?')} failed: {parsed['ErrorMessage']}"
+    hint = ERROR_NAMES.get(error)
+    return error, f"{cause} ({hint})" if hint else cause
+
+
+def _bring_ledger_in_line(adapters: Adapters, run_id: str, cause: str) -> str:
+    try:
+        apply_run_deltas(adapters, run_id)
+    except Exception as problem:  # the original failure stays the headline
+        return (
+            f"{cause}; Core View committed this run but the ledger could not be updated "
+            f"({problem}): apply runs/{run_id}/deltas before any new run of these periods"
+        )
+    return f"{cause}; Core View had committed the run, so the ledger was updated"

@@ -1,0 +1,60 @@
+"""λ validate_batches: the first state. Expands the request to periods and checks the batches.
+
+Event ``{"run_id": <execution name>, "request": <execution input>}``. Writes
+``runs/<run_id>/input/batches.json`` and answers the run context every later state reads:
+references and counts only (spec §8).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from settlement.bootstrap import Adapters
+from settlement.domain.batches import (
+    InvalidRequestError,
+    batches_document,
+    collect_batches,
+    parse_run_request,
+)
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+
+
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    """Lambda entry point: builds the adapters and delegates to :func:`handle`."""
+    from settlement.bootstrap import build_adapters
+
+    del context
+    return handle(event, build_adapters())
+
+
+def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
+    """Validate the request and every batch of its periods; record the run's inputs.
+
+    Raises
+    ------
+    InvalidRequestError
+        The execution input names no usable periods (or the run id is unusable).
+    InvalidBatchesError
+        Naming every invalid batch of the run's periods; nothing is written.
+    """
+    run_id = str(event.get("run_id", ""))
+    if not _RUN_ID.match(run_id):
+        raise InvalidRequestError(f"run id {run_id!r} must be 1-80 letters, digits, '-' or '_'")
+    request = parse_run_request(event.get("request") or {})
+    batches = collect_batches(adapters.store, request.periods)
+    key = f"runs/{run_id}/input/batches.json"
+    adapters.store.write_json(key, batches_document(run_id, request.periods, batches))
+    with_batches = {batch.period for batch in batches}
+    return {
+        "run_id": run_id,
+        "periods": request.periods,
+        "periods_arg": ",".join(request.periods),
+        "dry_run": request.dry_run,
+        "requested_by": request.requested_by,
+        "store_root": adapters.store.root_uri,
+        "batches": len(batches),
+        "batches_uri": adapters.store.uri(key),
+        "periods_without_batches": [p for p in request.periods if p not in with_batches],
+    }

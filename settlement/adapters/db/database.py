@@ -1,0 +1,101 @@
+"""The database: one engine, migrations and the repositories built on it."""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import NullPool
+
+from settlement.adapters.db.ack_store import SqlPublishAckStore
+from settlement.adapters.db.ledger_repository import SqlLedgerRepository
+from settlement.adapters.db.reference_repository import SqlReferenceRepository
+from settlement.adapters.db.run_repository import SqlRunRepository
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class Database:
+    """The settlement database (PostgreSQL on RDS, SQLite locally) and its repositories.
+
+    Parameters
+    ----------
+    engine
+        A SQLAlchemy engine; use :meth:`from_url` to build one with the right settings.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str, **engine_options: Any) -> Database:
+        """Connect to ``postgresql+pg8000://…`` or ``sqlite:///path`` (created when absent).
+
+        Lambdas keep a small pool across invocations; SQLite gets foreign keys switched on and
+        a busy timeout, since the local runner and the CLI may share one file.
+        """
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(
+                parsed,
+                connect_args={"timeout": 30},
+                poolclass=NullPool if parsed.database else None,
+                **engine_options,
+            )
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            options = {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2}
+            engine = create_engine(parsed, **{**options, **engine_options})
+        return cls(engine)
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest migration (idempotent; cheap when already there)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        heads = set(ScriptDirectory.from_config(config).get_heads())
+        with self.engine.begin() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+            if current == heads:
+                return
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        """Close the pooled connections (tests, or a CLI about to exit)."""
+        self.engine.dispose()
+
+    @cached_property
+    def reference(self) -> SqlReferenceRepository:
+        return SqlReferenceRepository(self.engine)
+
+    @cached_property
+    def runs(self) -> SqlRunRepository:
+        return SqlRunRepository(self.engine)
+
+    @cached_property
+    def ledger(self) -> SqlLedgerRepository:
+        return SqlLedgerRepository(self.engine)
+
+    @cached_property
+    def acks(self) -> SqlPublishAckStore:
+        return SqlPublishAckStore(self.engine)
+
+    def __repr__(self) -> str:
+        return f"Database({self.engine.url.render_as_string(hide_password=True)})"
+
+
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()

@@ -1,0 +1,469 @@
+"""Transaction batches at file level (spec §2) and the periods a run request asks for (spec §5, §8).
+
+A batch is a data file (``<batch_id>.csv`` or ``<batch_id>.parquet``) plus its manifest under
+``incoming/transactions/``. This module decides which batches belong to a run and whether each is
+valid *as a whole*; row-level rules belong to the calculation. Every problem of every batch is
+collected before failing, so an operator fixes them all in one go.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+INCOMING_PREFIX = "incoming/transactions/"
+MANIFEST_SUFFIX = ".manifest.json"
+DATA_FORMATS = ("csv", "parquet")
+SCHEMA_VERSION = 1
+
+#: The columns of a transaction batch, in the order of spec §2. ``original_transaction_id`` is
+#: optional as a *value* (empty on a sale); the column itself must be present in the header.
+TRANSACTION_COLUMNS: tuple[str, ...] = (
+    "transaction_id",
+    "event_type",
+    "event_date",
+    "market",
+    "dealer_id",
+    "vin",
+    "series",
+    "channel",
+    "net_price",
+    "currency",
+    "original_transaction_id",
+)
+
+_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class InvalidRequestError(ValueError):
+    """The execution input does not name periods or a date range the run can use."""
+
+
+class InvalidBatchesError(Exception):
+    """One or more batches of the run's periods are invalid as a whole (spec §2).
+
+    Attributes
+    ----------
+    problems
+        Every problem found, each naming its batch.
+    """
+
+    def __init__(self, problems: Sequence[BatchProblem]) -> None:
+        self.problems = list(problems)
+        lines = [f"{problem.batch_id}: {problem.reason}" for problem in self.problems]
+        count = len({problem.batch_id for problem in self.problems})
+        super().__init__(f"{count} invalid batch(es): " + "; ".join(lines))
+
+
+@dataclass(frozen=True)
+class BatchProblem:
+    """Why a batch cannot be used: the batch (or file) and a readable reason."""
+
+    batch_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``<batch_id>.manifest.json`` as the external account writes it."""
+
+    batch_id: str
+    period: str
+    schema_version: int
+    row_count: int
+    sha256: str
+    source: str
+
+
+@dataclass(frozen=True)
+class BatchRef:
+    """A validated batch as ``runs/<run_id>/input/batches.json`` lists it (architecture.md)."""
+
+    batch_id: str
+    period: str
+    key: str
+    format: str
+    sha256: str
+    row_count: int
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class BlobStore(Protocol):
+    """What validation needs from the data store (``settlement.adapters.storage.DataStore``)."""
+
+    def list(self, prefix: str, *, recursive: bool = False) -> Iterator[str]: ...
+
+    def read_bytes(self, key: str) -> bytes: ...
+
+
+# --------------------------------------------------------------------------- periods
+@dataclass(frozen=True)
+class RunRequest:
+    """The execution input of spec §8, normalised."""
+
+    periods: list[str]
+    dry_run: bool
+    requested_by: str
+
+
+def parse_run_request(document: Mapping[str, Any]) -> RunRequest:
+    """Normalise an execution input: ``{"periods": [...]}`` or ``{"from": D, "to": D}``.
+
+    Parameters
+    ----------
+    document
+        The execution input; ``dry_run`` (bool) and ``requested_by`` (str) are optional.
+
+    Returns
+    -------
+    RunRequest
+        The periods touched, oldest first and without repeats.
+
+    Raises
+    ------
+    InvalidRequestError
+        When the input names neither or both forms, or a value is malformed.
+    """
+    has_periods = "periods" in document
+    has_range = "from" in document or "to" in document
+    if has_periods == has_range:
+        raise InvalidRequestError(
+            'the run input needs either "periods": ["YYYY-MM", …] or "from" and "to" dates'
+        )
+    periods = _listed_periods(document["periods"]) if has_periods else _range_periods(document)
+    dry_run = document.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise InvalidRequestError(f'"dry_run" must be true or false, got {dry_run!r}')
+    requested_by = document.get("requested_by") or "unknown"
+    if not isinstance(requested_by, str):
+        raise InvalidRequestError(f'"requested_by" must be a string, got {requested_by!r}')
+    return RunRequest(periods=periods, dry_run=dry_run, requested_by=requested_by)
+
+
+def periods_between(start: date, end: date) -> list[str]:
+    """The calendar months touched by the inclusive date range ``start``..``end``, oldest first."""
+    if end < start:
+        raise InvalidRequestError(f"the range ends ({end}) before it starts ({start})")
+    periods = []
+    year, month = start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        periods.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return periods
+
+
+def _listed_periods(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise InvalidRequestError('"periods" must be a non-empty list of "YYYY-MM"')
+    bad = [period for period in value if not isinstance(period, str) or not _PERIOD.match(period)]
+    if bad:
+        raise InvalidRequestError(f'"periods" holds values that are not YYYY-MM: {bad}')
+    return sorted(set(value))
+
+
+def _range_periods(document: Mapping[str, Any]) -> list[str]:
+    return periods_between(_date_field(document, "from"), _date_field(document, "to"))
+
+
+def _date_field(document: Mapping[str, Any], name: str) -> date:
+    value = document.get(name)
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidRequestError(f'"{name}" must be a date YYYY-MM-DD, got {value!r}') from None
+
+
+# --------------------------------------------------------------------------- manifests
+def parse_manifest(key: str, data: bytes) -> Manifest:
+    """Read a manifest, reporting every missing or malformed field at once.
+
+    Raises
+    ------
+    InvalidBatchesError
+        Naming the manifest when it is unreadable or incomplete.
+    """
+    batch_id = batch_id_of(key)
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidBatchesError(
+            [BatchProblem(batch_id, f"manifest {key} is unreadable ({error})")]
+        ) from None
+    if not isinstance(document, dict):
+        raise InvalidBatchesError([BatchProblem(batch_id, f"manifest {key} is not a JSON object")])
+    problems = [
+        BatchProblem(batch_id, f"manifest {key}: {text}")
+        for text in _manifest_faults(document, batch_id)
+    ]
+    if problems:
+        raise InvalidBatchesError(problems)
+    return Manifest(**{name: document[name] for name in _MANIFEST_FIELDS})
+
+
+_MANIFEST_FIELDS: dict[str, type] = {
+    "batch_id": str,
+    "period": str,
+    "schema_version": int,
+    "row_count": int,
+    "sha256": str,
+    "source": str,
+}
+
+
+def _manifest_faults(document: Mapping[str, Any], batch_id: str) -> list[str]:
+    faults = []
+    for name, kind in _MANIFEST_FIELDS.items():
+        value = document.get(name)
+        if value is None:
+            faults.append(f'"{name}" is missing')
+        elif not isinstance(value, kind) or isinstance(value, bool):
+            faults.append(f'"{name}" must be {kind.__name__}, got {value!r}')
+    if faults:
+        return faults
+    if document["batch_id"] != batch_id:
+        faults.append(f'"batch_id" {document["batch_id"]!r} does not match the file name')
+    if not _PERIOD.match(document["period"]):
+        faults.append(f'"period" must be YYYY-MM, got {document["period"]!r}')
+    if document["schema_version"] != SCHEMA_VERSION:
+        faults.append(f'"schema_version" {document["schema_version"]} is not {SCHEMA_VERSION}')
+    if document["row_count"] < 0:
+        faults.append(f'"row_count" must be ≥ 0, got {document["row_count"]}')
+    if not _SHA256.match(document["sha256"].lower()):
+        faults.append(f'"sha256" is not a hex SHA-256 digest: {document["sha256"]!r}')
+    return faults
+
+
+def batch_id_of(key: str) -> str:
+    """The batch id a key under ``incoming/transactions/`` belongs to."""
+    name = key.rsplit("/", 1)[-1]
+    if name.endswith(MANIFEST_SUFFIX):
+        return name[: -len(MANIFEST_SUFFIX)]
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+# --------------------------------------------------------------------------- data files
+def data_file_faults(data: bytes, fmt: str, manifest: Manifest) -> list[str]:
+    """File-level faults of a data file against its manifest: sha256, header, row count."""
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != manifest.sha256.lower():
+        return [f"sha256 {digest} of the data file does not match the manifest's {manifest.sha256}"]
+    try:
+        _, rows = _data_shape(data, fmt)
+    except _HeaderError as error:
+        return error.faults
+    except (pa.ArrowException, UnicodeDecodeError, csv.Error) as error:
+        return [f"the {fmt} data file is unreadable ({_first_line(error)})"]
+    if rows != manifest.row_count:
+        return [f"the data file has {rows} rows, the manifest says {manifest.row_count}"]
+    return []
+
+
+class _HeaderError(Exception):
+    def __init__(self, faults: list[str]) -> None:
+        self.faults = faults
+        super().__init__("; ".join(faults))
+
+
+def _data_shape(data: bytes, fmt: str) -> tuple[list[str], int]:
+    """The columns and row count of a data file whose header is right, else ``_HeaderError``."""
+    if fmt == "csv":
+        body = data.removeprefix(b"\xef\xbb\xbf")
+        columns = _csv_header(body)
+        _raise_header_faults(columns)
+        return columns, _csv_row_count(body, columns)
+    parquet = pq.ParquetFile(pa.BufferReader(data))
+    columns = list(parquet.schema_arrow.names)
+    _raise_header_faults(columns)
+    return columns, parquet.metadata.num_rows
+
+
+def _raise_header_faults(columns: Sequence[str]) -> None:
+    faults = _header_faults(columns)
+    if faults:
+        raise _HeaderError(faults)
+
+
+def _csv_header(body: bytes) -> list[str]:
+    header_line = body.split(b"\n", 1)[0].rstrip(b"\r")
+    return next(iter(_csv_rows(header_line)), [])
+
+
+def _csv_row_count(body: bytes, columns: Sequence[str]) -> int:
+    """Data rows of a CSV, streaming (quoted newlines handled; blank lines ignored)."""
+    reader = pacsv.open_csv(
+        pa.BufferReader(body),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string())),
+    )
+    return sum(batch.num_rows for batch in reader)
+
+
+def _csv_rows(line: bytes) -> Iterable[list[str]]:
+    return csv.reader(io.StringIO(line.decode("utf-8")))
+
+
+def _header_faults(columns: Sequence[str]) -> list[str]:
+    names = [column.strip() for column in columns]
+    missing = [column for column in TRANSACTION_COLUMNS if column not in names]
+    extra = [column for column in names if column not in TRANSACTION_COLUMNS]
+    repeated = sorted({column for column in names if names.count(column) > 1})
+    faults = []
+    if missing:
+        faults.append(f"the header lacks column(s) {', '.join(missing)}")
+    if extra:
+        faults.append(f"the header adds unknown column(s) {', '.join(extra)}")
+    if repeated:
+        faults.append(f"the header repeats column(s) {', '.join(repeated)}")
+    return faults
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+# --------------------------------------------------------------------------- the run's batches
+def collect_batches(store: BlobStore, periods: Sequence[str]) -> list[BatchRef]:
+    """The valid batches of ``periods`` present now, sorted by (period, batch_id).
+
+    A manifest whose period lies outside ``periods`` is not this run's business. A data file
+    without a manifest, or a manifest that cannot be read, blocks every run: nobody can tell
+    which period it belongs to, and settling without it could pay the wrong amounts.
+
+    Raises
+    ------
+    InvalidBatchesError
+        Listing every problem of every batch concerned.
+    """
+    files = _files_by_batch(store.list(INCOMING_PREFIX))
+    wanted = set(periods)
+    problems: list[BatchProblem] = []
+    batches: list[BatchRef] = []
+    for batch_id, keys in sorted(files.items()):
+        try:
+            batch = _validated_batch(store, batch_id, keys, wanted)
+        except InvalidBatchesError as error:
+            problems.extend(error.problems)
+            continue
+        if batch is not None:
+            batches.append(batch)
+    if problems:
+        raise InvalidBatchesError(problems)
+    return sorted(batches, key=lambda batch: (batch.period, batch.batch_id))
+
+
+def _files_by_batch(keys: Iterable[str]) -> dict[str, dict[str, str]]:
+    """``batch_id -> {"manifest"|"csv"|"parquet"|"other": key}``; temp files are skipped."""
+    files: dict[str, dict[str, str]] = {}
+    for key in keys:
+        name = key.rsplit("/", 1)[-1]
+        if "/" in key[len(INCOMING_PREFIX) :] or name.startswith(".") or name.endswith(".tmp"):
+            continue
+        if name.endswith(MANIFEST_SUFFIX):
+            kind = "manifest"
+        else:
+            extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+            kind = extension if extension in DATA_FORMATS else "other"
+        files.setdefault(batch_id_of(key), {})[kind] = key
+    return files
+
+
+def _validated_batch(
+    store: BlobStore, batch_id: str, keys: Mapping[str, str], periods: set[str]
+) -> BatchRef | None:
+    if "manifest" not in keys:
+        data_keys = ", ".join(sorted(keys.values()))
+        raise InvalidBatchesError(
+            [BatchProblem(batch_id, f"the manifest is missing for {data_keys}")]
+        )
+    manifest = _readable_manifest(store, keys["manifest"])
+    if manifest.period not in periods:
+        return None
+    formats = [fmt for fmt in DATA_FORMATS if fmt in keys]
+    if not formats:
+        raise InvalidBatchesError(
+            [BatchProblem(batch_id, "the data file (.csv or .parquet) is missing")]
+        )
+    if len(formats) > 1:
+        raise InvalidBatchesError(
+            [BatchProblem(batch_id, "both a .csv and a .parquet data file exist; keep one")]
+        )
+    fmt = formats[0]
+    faults = data_file_faults(store.read_bytes(keys[fmt]), fmt, manifest)
+    if faults:
+        raise InvalidBatchesError(
+            [BatchProblem(batch_id, f"{keys[fmt]}: {fault}") for fault in faults]
+        )
+    return BatchRef(
+        batch_id=batch_id,
+        period=manifest.period,
+        key=keys[fmt],
+        format=fmt,
+        sha256=manifest.sha256.lower(),
+        row_count=manifest.row_count,
+        source=manifest.source,
+    )
+
+
+def _readable_manifest(store: BlobStore, key: str) -> Manifest:
+    try:
+        data = store.read_bytes(key)
+    except OSError as error:
+        raise InvalidBatchesError(
+            [BatchProblem(batch_id_of(key), f"manifest {key} cannot be read ({error})")]
+        ) from None
+    return parse_manifest(key, data)
+
+
+def batches_document(
+    run_id: str, periods: Sequence[str], batches: Sequence[BatchRef]
+) -> dict[str, Any]:
+    """The ``runs/<run_id>/input/batches.json`` document (docs/architecture.md)."""
+    return {
+        "run_id": run_id,
+        "periods": list(periods),
+        "batches": [batch.to_json() for batch in batches],
+    }
+
+
+def manifest_for(
+    batch_id: str, period: str, data: bytes, fmt: str, *, source: str
+) -> dict[str, Any]:
+    """The manifest the external account writes next to a data file (used by ``settle submit``)."""
+    if not _PERIOD.match(period):
+        raise InvalidBatchesError(
+            [BatchProblem(batch_id, f"period must be YYYY-MM, got {period!r}")]
+        )
+    if not _BATCH_ID.match(batch_id):
+        raise InvalidBatchesError(
+            [BatchProblem(batch_id, "a batch id uses letters, digits, '.', '_' and '-' only")]
+        )
+    try:
+        _, rows = _data_shape(data, fmt)
+    except _HeaderError as error:
+        raise InvalidBatchesError(
+            [BatchProblem(batch_id, fault) for fault in error.faults]
+        ) from None
+    return {
+        "batch_id": batch_id,
+        "period": period,
+        "schema_version": SCHEMA_VERSION,
+        "row_count": rows,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "source": source,
+    }

@@ -1,0 +1,205 @@
+"""The run outputs of spec §5/§6, derived from the priced rows (one row per input row)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
+
+from settlement.domain.calculation.rows import is_cancellation, is_sale, still_good
+from settlement.domain.reasons import SUMMARY_FLAG_NO_TARGET
+from settlement.domain.schemas import (
+    DEALER_SUMMARY_SCHEMA,
+    DELTAS_SCHEMA,
+    MONEY,
+    REJECTS_SCHEMA,
+    TRANSACTION_COLUMNS,
+    column_names,
+)
+
+SUMMARY_KEYS = ["period", "market", "dealer_id", "currency"]
+
+
+def _money(value: Column) -> Column:
+    return value.cast(MONEY)
+
+
+def _zero() -> Column:
+    return F.lit(0).cast(MONEY)
+
+
+def lines(priced: DataFrame, run_id: str) -> DataFrame:
+    """One row per settled transaction (``lines/``)."""
+    return priced.filter(still_good()).select(
+        F.lit(run_id).alias("run_id"),
+        "period",
+        "transaction_id",
+        "original_transaction_id",
+        "event_type",
+        "event_date",
+        "market",
+        "dealer_id",
+        "series",
+        "channel",
+        "net_price",
+        "currency",
+        F.col("base.rate").alias("base_rate"),
+        F.col("base.amount_per_unit").alias("base_amount_per_unit"),
+        "attainment",
+        F.col("tier.min_attainment").alias("bonus_tier"),
+        F.col("tier.rate").alias("bonus_rate"),
+        F.col("base.matrix_version").alias("matrix_version"),
+        "base_amount",
+        "bonus_amount",
+        _money(F.col("base_amount") + F.col("bonus_amount")).alias("amount"),
+        "batch_id",
+        "line_number",
+    )
+
+
+def rejects(priced: DataFrame) -> DataFrame:
+    """One row per rejected input row, with the raw row as read (``rejects/``)."""
+    frame = priced.filter(~still_good()).select(
+        "batch_id",
+        "period",
+        "line_number",
+        F.col("raw.raw_transaction_id").alias("transaction_id"),
+        "reason",
+        "detail",
+        *(F.col(f"raw.raw_{c}").alias(f"raw_{c}") for c in TRANSACTION_COLUMNS),
+    )
+    return frame.select(*column_names(REJECTS_SCHEMA))
+
+
+def batch_counts(priced: DataFrame) -> DataFrame:
+    """rows_in, rows_settled and rows_rejected per batch (``batch_counts/``)."""
+    return priced.groupBy("batch_id", "period").agg(
+        F.count(F.lit(1)).alias("rows_in"),
+        F.sum(still_good().cast("long")).alias("rows_settled"),
+        F.sum((~still_good()).cast("long")).alias("rows_rejected"),
+    )
+
+
+def _published(ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
+    return ledger.filter(F.col("period").isin(*periods))
+
+
+def dealer_summary(
+    settled_lines: DataFrame, stats: DataFrame, ledger: DataFrame, periods: Sequence[str]
+) -> DataFrame:
+    """Per (period, market, dealer_id, currency): units, attainment, tier, totals, and what
+    was published before for it (``dealer_summary/``).
+
+    ``bonus_tier`` is the highest tier any sale of the group reached (tiers can differ by series
+    when the matrix has series-level BONUS rows). Dealers that had published lines but settle
+    nothing now appear with zero totals, so their negative delta shows.
+    """
+    sale, cancellation = is_sale(), is_cancellation()
+    current = settled_lines.groupBy(*SUMMARY_KEYS).agg(
+        F.sum(sale.cast("long")).alias("sales_units"),
+        F.sum(cancellation.cast("long")).alias("cancelled_units"),
+        F.max(F.when(sale, F.col("bonus_tier"))).alias("bonus_tier"),
+        F.sum(F.when(sale, F.col("base_amount"))).alias("base_total"),
+        F.sum(F.when(sale, F.col("bonus_amount"))).alias("bonus_total"),
+        F.sum(F.when(cancellation, F.col("amount"))).alias("clawback_total"),
+    )
+    previous = (
+        _published(ledger, periods)
+        .filter(F.col("settled"))
+        .groupBy(*SUMMARY_KEYS)
+        .agg(F.sum(F.col("base_amount") + F.col("bonus_amount")).alias("previously_published"))
+    )
+    targets = stats.select("dealer_id", "period", "target_units")
+    joined = current.join(previous, SUMMARY_KEYS, "full_outer").join(
+        F.broadcast(targets), ["dealer_id", "period"], "left"
+    )
+    units = {
+        c: F.coalesce(F.col(c), F.lit(0).cast("long")) for c in ("sales_units", "cancelled_units")
+    }
+    money = {
+        c: _money(F.coalesce(F.col(c), _zero()))
+        for c in ("base_total", "bonus_total", "clawback_total", "previously_published")
+    }
+    has_target = F.col("target_units") > 0
+    net_units = F.col("sales_units") - F.col("cancelled_units")
+    total = F.col("base_total") + F.col("bonus_total") + F.col("clawback_total")
+    return (
+        joined.withColumns({**units, **money})
+        .withColumns(
+            {
+                "net_units": net_units,
+                "attainment": F.when(
+                    has_target,
+                    (
+                        net_units.cast("decimal(20,0)")
+                        / F.col("target_units").cast("decimal(20,0)")
+                    ).cast(DEALER_SUMMARY_SCHEMA["attainment"].dataType),
+                ),
+                "flag": F.when(has_target, F.lit("")).otherwise(F.lit(SUMMARY_FLAG_NO_TARGET)),
+                "total": _money(total),
+            }
+        )
+        .withColumn("delta", _money(F.col("total") - F.col("previously_published")))
+        .select(*column_names(DEALER_SUMMARY_SCHEMA))
+    )
+
+
+def deltas(settled_lines: DataFrame, ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
+    """What to publish (spec §5): new lines against the ledger rows of the run's periods.
+
+    A record goes out when the transaction is new to the ledger, when its settled status
+    changes, or when its BASE or BONUS changes. A published transaction that no longer settles
+    gets the reversing delta and new values 0. A ledger row already reversed counts as 0.
+    """
+    identity = (
+        "period",
+        "dealer_id",
+        "currency",
+        "market",
+        "event_type",
+        "original_transaction_id",
+    )
+    new = settled_lines.select(
+        "transaction_id", *identity, "base_amount", "bonus_amount", F.lit(True).alias("settled")
+    )
+    old = _published(ledger, periods).select(
+        F.col("transaction_id").alias("old_transaction_id"),
+        *(F.col(c).alias(f"old_{c}") for c in identity),
+        F.col("settled").alias("old_settled"),
+        F.when(F.col("settled"), F.col("base_amount")).otherwise(_zero()).alias("old_base"),
+        F.when(F.col("settled"), F.col("bonus_amount")).otherwise(_zero()).alias("old_bonus"),
+    )
+    joined = new.join(old, F.col("transaction_id") == F.col("old_transaction_id"), "full_outer")
+    base_delta = F.coalesce(F.col("base_amount"), _zero()) - F.coalesce(F.col("old_base"), _zero())
+    bonus_delta = F.coalesce(F.col("bonus_amount"), _zero()) - F.coalesce(
+        F.col("old_bonus"), _zero()
+    )
+    frame = joined.select(
+        F.coalesce("transaction_id", "old_transaction_id").alias("transaction_id"),
+        *(F.coalesce(c, f"old_{c}").alias(c) for c in identity),
+        _money(base_delta).alias("base_delta"),
+        _money(bonus_delta).alias("bonus_delta"),
+        _money(base_delta + bonus_delta).alias("delta"),
+        F.coalesce("base_amount", _zero()).alias("base_amount"),
+        F.coalesce("bonus_amount", _zero()).alias("bonus_amount"),
+        F.col("settled").isNotNull().alias("settled"),
+        F.col("old_transaction_id").isNull().alias("is_new"),
+        F.col("old_settled").alias("old_settled"),
+    )
+    publish = (
+        F.col("is_new")
+        | (F.col("old_settled") != F.col("settled"))
+        | (F.col("base_delta") != 0)
+        | (F.col("bonus_delta") != 0)
+    )
+    return frame.filter(publish).select(*column_names(DELTAS_SCHEMA))
+
+
+__all__ = [
+    "batch_counts",
+    "dealer_summary",
+    "deltas",
+    "lines",
+    "rejects",
+]

@@ -1,0 +1,89 @@
+"""The calculation composed: batch rows + reference snapshot -> the run's output frames."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+
+from settlement.domain.calculation import outputs
+from settlement.domain.calculation.attainment import apply_bonus, dealer_period_stats
+from settlement.domain.calculation.cancellations import resolve_cancellations
+from settlement.domain.calculation.rates import apply_base, attach_rates
+from settlement.domain.calculation.rows import apply_row_rules, flag_duplicates, normalise
+
+
+@dataclass(frozen=True)
+class SettlementFrames:
+    """The outputs of one calculation (spec §6), all lazy except the cached intermediates."""
+
+    lines: DataFrame
+    dealer_summary: DataFrame
+    rejects: DataFrame
+    deltas: DataFrame
+    batch_counts: DataFrame
+    cached: tuple[DataFrame, ...] = ()
+
+    def release(self) -> None:
+        """Drop the cached intermediates once the outputs are written."""
+        for frame in self.cached:
+            frame.unpersist()
+
+
+def classify_rows(
+    transactions: DataFrame, matrix: DataFrame, ledger: DataFrame, periods: Sequence[str]
+) -> DataFrame:
+    """Row rules, duplicates and the matrix rows of every sale: the one pass over the input."""
+    return (
+        transactions.transform(normalise)
+        .transform(apply_row_rules)
+        .transform(flag_duplicates(ledger, periods))
+        .transform(attach_rates(matrix))
+        .transform(apply_base)
+    )
+
+
+def settle(
+    transactions: DataFrame,
+    matrix: DataFrame,
+    targets: DataFrame,
+    ledger: DataFrame,
+    *,
+    periods: Sequence[str],
+    run_id: str,
+) -> SettlementFrames:
+    """Settle the batch rows of ``periods`` against the reference snapshot.
+
+    Parameters
+    ----------
+    transactions
+        Rows of :data:`~settlement.domain.schemas.BATCH_ROWS_SCHEMA` (every input column a
+        string; ``period`` is the batch's period, ``line_number`` its line in the file).
+    matrix, targets, ledger
+        The run's snapshot (``MATRIX_SCHEMA``, ``TARGETS_SCHEMA``, ``LEDGER_SCHEMA``).
+    periods
+        The periods the run re-computes; ledger rows of other periods are history.
+    run_id
+        Written into ``lines``.
+
+    Returns
+    -------
+    SettlementFrames
+        ``lines``, ``dealer_summary``, ``rejects``, ``deltas`` and ``batch_counts``. The parsed
+        rows and the priced rows are cached so each output does not re-read the input; call
+        :meth:`SettlementFrames.release` when done.
+    """
+    rows = classify_rows(transactions, matrix, ledger, periods).persist()
+    resolved = rows.transform(resolve_cancellations(ledger, periods))
+    stats = dealer_period_stats(resolved, targets).persist()
+    priced = resolved.transform(apply_bonus(stats)).persist()
+    settled_lines = outputs.lines(priced, run_id)
+    return SettlementFrames(
+        lines=settled_lines,
+        dealer_summary=outputs.dealer_summary(settled_lines, stats, ledger, periods),
+        rejects=outputs.rejects(priced),
+        deltas=outputs.deltas(settled_lines, ledger, periods),
+        batch_counts=outputs.batch_counts(priced),
+        cached=(priced, stats, rows),
+    )

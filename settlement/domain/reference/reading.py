@@ -1,0 +1,149 @@
+"""Reading an uploaded CSV or XLSX file into a header and raw cell values.
+
+Only the shape of the file is checked here (readable, a sheet, a header, data rows); the values
+are judged by :mod:`settlement.domain.reference.parsing`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+
+from settlement.domain.reference.errors import UploadError
+
+CSV_SUFFIXES = (".csv",)
+XLSX_SUFFIXES = (".xlsx", ".xlsm")
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A cell holding a formula: refused, because its cached value may be stale or missing."""
+
+    text: str
+
+
+Cell = str | int | float | Decimal | date | datetime | bool | Formula | None
+
+
+@dataclass
+class Table:
+    """The header and the data rows of one file, with their 1-based row numbers."""
+
+    header: list[str]
+    rows: list[tuple[int, list[Cell]]] = field(default_factory=list)
+
+
+class UnreadableFileError(Exception):
+    """The file cannot be read as a table at all."""
+
+    def __init__(self, error: UploadError) -> None:
+        self.error = error
+        super().__init__(str(error))
+
+
+def read_table(file_name: str, data: bytes, *, sheet: str) -> Table:
+    """Read ``data`` as CSV or XLSX, judged by the file name's suffix.
+
+    Parameters
+    ----------
+    file_name
+        The uploaded file's name (used in errors and to pick the format).
+    data
+        The file's bytes.
+    sheet
+        For XLSX, the preferred sheet name; the first sheet is used when absent.
+
+    Raises
+    ------
+    UnreadableFileError
+        When the file is empty, undecodable, of an unknown type or has no header.
+    """
+    if not data:
+        raise _unreadable(file_name, "the file is empty (0 bytes)")
+    suffix = file_name.lower().rsplit("/", 1)[-1]
+    if suffix.endswith(CSV_SUFFIXES):
+        table = _read_csv(file_name, data)
+    elif suffix.endswith(XLSX_SUFFIXES):
+        table = _read_xlsx(file_name, data, sheet)
+    else:
+        raise _unreadable(file_name, "unsupported file type: upload a .csv or .xlsx file")
+    if not any(name for name in table.header):
+        raise _unreadable(file_name, "the file has no header row")
+    if not table.rows:
+        raise _unreadable(file_name, "the file has a header but no data rows")
+    return table
+
+
+def _unreadable(file_name: str, reason: str) -> UnreadableFileError:
+    return UnreadableFileError(UploadError(file_name, None, None, reason))
+
+
+def _read_csv(file_name: str, data: bytes) -> Table:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise _unreadable(
+            file_name,
+            f"not valid UTF-8 (byte {error.start}): save the file as CSV UTF-8",
+        ) from error
+    if "\x00" in text:
+        raise _unreadable(file_name, "the file contains NUL bytes: not a text CSV file")
+    records = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        numbered = [(number, record) for number, record in enumerate(records, start=1)]
+    except csv.Error as error:
+        raise _unreadable(file_name, f"malformed CSV: {error}") from error
+    if not numbered:
+        raise _unreadable(file_name, "the file contains no rows")
+    header = [name.strip() for name in numbered[0][1]]
+    rows: list[tuple[int, list[Cell]]] = [
+        (number, list[Cell](record)) for number, record in numbered[1:] if _has_content(record)
+    ]
+    return Table(header, rows)
+
+
+def _read_xlsx(file_name: str, data: bytes, sheet: str) -> Table:
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
+        raise _unreadable(file_name, f"not a readable XLSX workbook ({error})") from error
+    try:
+        if not workbook.sheetnames:
+            raise _unreadable(file_name, "the workbook has no sheet")
+        name = sheet if sheet in workbook.sheetnames else workbook.sheetnames[0]
+        numbered = list(_sheet_rows(workbook[name]))
+    finally:
+        workbook.close()
+    if not numbered:
+        raise _unreadable(file_name, f"sheet {name!r} is empty")
+    header_number, header_cells = numbered[0]
+    if header_number != 1:
+        raise _unreadable(file_name, f"sheet {name!r}: the header must be on row 1")
+    header = ["" if cell is None else str(cell).strip() for cell in header_cells]
+    return Table(header, [(number, cells) for number, cells in numbered[1:] if _has_content(cells)])
+
+
+def _sheet_rows(worksheet: object) -> Iterator[tuple[int, list[Cell]]]:
+    for cells in worksheet.iter_rows():  # type: ignore[attr-defined]
+        values: list[Cell] = []
+        number = 0
+        for cell in cells:
+            number = getattr(cell, "row", None) or number
+            if getattr(cell, "data_type", None) == "f":
+                values.append(Formula(str(cell.value)))
+            else:
+                values.append(cell.value)
+        if number and _has_content(values):
+            yield number, values
+
+
+def _has_content(cells: list[Cell] | list[str]) -> bool:
+    return any(cell is not None and str(cell).strip() != "" for cell in cells)

@@ -1,0 +1,100 @@
+"""The local Core View API (docs/core-view.openapi.yaml) as a FastAPI app.
+
+Bodies are read raw (no model parsing): a batch is up to 5 000 records and the server must keep
+up with the publisher. Errors answer ``{"error": code, "message": …}``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hmac
+import zlib
+from collections.abc import Iterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from settlement.local_coreview.store import CoreViewProblemError, CoreViewStore
+
+ERROR_STATUS_CODES = {400, 401, 404, 409, 413, 415, 422}
+
+
+def create_app(store: CoreViewStore, token: str) -> FastAPI:
+    """The API over ``store``, accepting only ``Authorization: Bearer <token>``."""
+    app = FastAPI(title="Core View (local)", version="1", openapi_url=None, docs_url=None)
+    expected_header = f"Bearer {token}".encode()
+
+    @app.exception_handler(CoreViewProblemError)
+    async def problem_answer(_: Request, problem: CoreViewProblemError) -> JSONResponse:
+        return _error(problem.status, problem.code, problem.message)
+
+    @app.middleware("http")
+    async def authenticate(request: Request, call_next):  # type: ignore[no-untyped-def]
+        given = request.headers.get("authorization", "").encode()
+        if request.url.path != "/health" and not hmac.compare_digest(given, expected_header):
+            return _error(401, "unauthorized", "missing or wrong bearer token")
+        return await call_next(request)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.put("/v1/runs/{run_id}")
+    async def put_run(run_id: str, request: Request) -> JSONResponse:
+        stored = store.put_run(run_id, (await _body(request))[0])
+        return JSONResponse({"run_id": run_id, "created": stored.created})
+
+    @app.put("/v1/runs/{run_id}/parts/{part}/batches/{seq}")
+    async def put_batch(run_id: str, part: int, seq: int, request: Request) -> JSONResponse:
+        if part < 0 or seq < 0:
+            raise CoreViewProblemError(400, "bad_address", "part and seq must be >= 0")
+        body, gzipped = await _body(request)
+        stored = store.put_batch(run_id, part, seq, body, gzipped)
+        return JSONResponse({"created": stored.created})
+
+    @app.post("/v1/runs/{run_id}/commit")
+    async def commit(run_id: str, request: Request) -> JSONResponse:
+        return JSONResponse(store.commit(run_id, (await _body(request))[0]))
+
+    @app.get("/v1/runs/{run_id}")
+    async def get_run(run_id: str) -> JSONResponse:
+        run = store.run(run_id)
+        if run is None:
+            raise CoreViewProblemError(404, "run_not_found", f"run {run_id} was not announced")
+        return JSONResponse(run)
+
+    @app.get("/v1/runs/{run_id}/records")
+    async def get_records(run_id: str) -> Response:
+        """Every stored record as JSON lines (read-back for tests and operators)."""
+        if store.run(run_id) is None:
+            raise CoreViewProblemError(404, "run_not_found", f"run {run_id} was not announced")
+        return StreamingResponse(_json_lines(store, run_id), media_type="application/x-ndjson")
+
+    return app
+
+
+async def _body(request: Request) -> tuple[bytes, bytes]:
+    """The JSON body and its gzip (decompressing or compressing whichever was sent)."""
+    raw = await request.body()
+    encoding = request.headers.get("content-encoding", "identity").lower()
+    if encoding == "gzip":
+        try:
+            return gzip.decompress(raw), raw
+        except (OSError, EOFError, zlib.error) as error:
+            raise CoreViewProblemError(
+                400, "bad_gzip", f"body is not valid gzip: {error}"
+            ) from None
+    if encoding != "identity":
+        raise CoreViewProblemError(415, "unsupported_encoding", f"Content-Encoding {encoding}")
+    return raw, gzip.compress(raw, compresslevel=1)
+
+
+def _json_lines(store: CoreViewStore, run_id: str) -> Iterator[bytes]:
+    import json
+
+    for record in store.records(run_id):
+        yield json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)

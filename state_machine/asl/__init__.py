@@ -1,0 +1,1 @@
+"""Building blocks of the local Amazon States Language interpreter (paths, intrinsics, rules)."""

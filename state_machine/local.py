@@ -1,0 +1,210 @@
+"""The settlement workflow on one machine (spec §9): the very ASL file AWS runs, wired locally.
+
+The definition's ``${…}`` placeholders (CDK's DefinitionSubstitutions) become local function
+ARNs whose handlers run in-process on one shared ``Adapters``; the Glue task runs
+``glue_jobs.job.run_calculation`` on one reused local Spark session. Step durations are
+recorded for the run as the runner reports them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lambdas import finalise, open_run, reconcile, record_failure, validate_batches
+from settlement.bootstrap import Adapters
+from state_machine.runner import Execution, LocalRunner, StateEvent, TaskResources
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DEFINITION_PATH = Path(__file__).with_name("settlement.asl.json")
+LOCAL_ACCOUNT = "123456789012"
+CALCULATION_JOB = "settlement-calculate-commissions"
+
+#: DefinitionSubstitutions name -> local function name (the handler module).
+FUNCTIONS = {
+    "ValidateBatchesFunctionArn": "validate_batches",
+    "OpenRunFunctionArn": "open_run",
+    "ExportSnapshotFunctionArn": "export_snapshot",
+    "ReconcileFunctionArn": "reconcile",
+    "PublishFunctionArn": "publish",
+    "FinaliseFunctionArn": "finalise",
+    "RecordFailureFunctionArn": "record_failure",
+}
+
+Calculation = Callable[..., Mapping[str, Any]]
+Handler = Callable[[Any], Any]
+
+
+def substitutions() -> dict[str, str]:
+    """Values for the definition's placeholders: local function ARNs and the job name."""
+    values = {
+        placeholder: f"arn:aws:lambda:local:{LOCAL_ACCOUNT}:function:{name}"
+        for placeholder, name in FUNCTIONS.items()
+    }
+    values["CalculationJobName"] = CALCULATION_JOB
+    return values
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """An execution name (= run id): sortable by time, unique, valid for Step Functions."""
+    moment = now or datetime.now(UTC)
+    return f"run-{moment:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def lambda_handlers(adapters: Adapters) -> dict[str, Handler]:
+    """Function name -> in-process handler, every one on the same adapters."""
+    from lambdas import export_snapshot, publish
+
+    modules: dict[str, Callable[[dict[str, Any], Any], Any]] = {
+        "validate_batches": validate_batches.handle,
+        "open_run": open_run.handle,
+        "export_snapshot": _export_snapshot_handle(export_snapshot),
+        "reconcile": reconcile.handle,
+        "publish": publish.handle,
+        "finalise": finalise.handle,
+        "record_failure": record_failure.handle,
+    }
+    return {name: _bound(handle, adapters) for name, handle in modules.items()}
+
+
+def _bound(handle: Callable[[dict[str, Any], Any], Any], adapters: Adapters) -> Handler:
+    return lambda event: handle(event, adapters)
+
+
+def _export_snapshot_handle(module: Any) -> Callable[[dict[str, Any], Any], Any]:
+    """``export_snapshot`` exposes ``handle(event, adapters)`` or only the use-case."""
+    if hasattr(module, "handle"):
+        handle: Callable[[dict[str, Any], Any], Any] = module.handle
+        return handle
+    from settlement.domain.reference.service import export_snapshot
+
+    def run(event: dict[str, Any], adapters: Adapters) -> Any:
+        return export_snapshot(
+            event["run_id"], event["periods"], store=adapters.store, database=adapters.database
+        )
+
+    return run
+
+
+def calculation_job(
+    spark: Callable[[], SparkSession], calculate: Calculation | None = None
+) -> Callable[[dict[str, str]], Any]:
+    """The Glue job's local stand-in: the job arguments → ``run_calculation`` on ``spark()``."""
+
+    def run(arguments: dict[str, str]) -> Any:
+        job = calculate
+        if job is None:
+            from glue_jobs.job import run_calculation
+
+            job = run_calculation
+        return job(
+            spark(),
+            store_root=arguments["--store_root"],
+            run_id=arguments["--run_id"],
+            periods=[p for p in arguments["--periods"].split(",") if p],
+        )
+
+    return run
+
+
+class StepClock:
+    """Records how long each top-level state took, once the run exists in the database."""
+
+    def __init__(self, adapters: Adapters, run_id: str) -> None:
+        self._adapters, self._run_id = adapters, run_id
+        self._started: dict[str, float] = {}
+        self._pending: dict[str, float] = {}
+
+    def __call__(self, event: StateEvent) -> None:
+        if event.scope:
+            return
+        if event.kind == "entered":
+            self._started[event.state] = time.monotonic()
+        elif event.kind in ("succeeded", "failed") and event.state in self._started:
+            self._pending[event.state] = time.monotonic() - self._started.pop(event.state)
+            self._flush()
+
+    def _flush(self) -> None:
+        runs = self._adapters.database.runs
+        if runs.get_run(self._run_id) is None:
+            return
+        for step, seconds in self._pending.items():
+            runs.record_step(self._run_id, step, seconds)
+        self._pending.clear()
+
+
+def run_workflow(
+    adapters: Adapters,
+    request: Mapping[str, Any],
+    *,
+    on_event: Callable[[StateEvent], None] | None = None,
+    spark: SparkSession | Callable[[], SparkSession] | None = None,
+    run_id: str | None = None,
+    calculate: Calculation | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Execution:
+    """Run the settlement state machine locally, to its end.
+
+    Parameters
+    ----------
+    adapters
+        The workspace's data store, database and Core View (shared by every step).
+    request
+        The execution input of spec §8: ``{"periods": [...]}`` or ``{"from", "to"}``, optional
+        ``dry_run`` and ``requested_by``.
+    on_event
+        Progress callback for every state entered, retried, succeeded or failed.
+    spark
+        A Spark session to reuse (tests pass theirs), or a factory; default: the local session.
+    run_id
+        The execution name (default: a new time-based id).
+    calculate
+        Stand-in for ``run_calculation`` (tests inject failures through it).
+    sleep
+        Retry back-off sleep (tests pass a no-op).
+
+    Returns
+    -------
+    Execution
+        Status, output (finalise's answer) or error and cause, and the history.
+    """
+    name = run_id or new_run_id()
+    clock = StepClock(adapters, name)
+
+    def observe(event: StateEvent) -> None:
+        clock(event)
+        if on_event is not None:
+            on_event(event)
+
+    runner = LocalRunner(
+        DEFINITION_PATH,
+        resources=TaskResources(
+            lambdas=lambda_handlers(adapters),
+            glue_jobs={CALCULATION_JOB: calculation_job(_spark_factory(spark), calculate)},
+        ),
+        substitutions=substitutions(),
+        sleep=sleep,
+        on_event=observe,
+        state_machine_name="settlement",
+    )
+    return runner.start(dict(request), name=name)
+
+
+def _spark_factory(
+    spark: SparkSession | Callable[[], SparkSession] | None,
+) -> Callable[[], SparkSession]:
+    if spark is None:
+        from settlement.adapters.spark import local_spark_session
+
+        return local_spark_session
+    if callable(spark):
+        factory: Callable[[], SparkSession] = spark
+        return factory
+    session = spark
+    return lambda: session

@@ -1,0 +1,323 @@
+"""The synthesized settlement stack: resources, key properties, cdk-nag and cfn-lint clean.
+
+One synthesis for the whole module (it costs seconds); the ASL and the Glue script are
+stand-ins in a temp dir so the test does not depend on other parts being written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Annotations, Match, Template
+from cfnlint.api import ManualArgs, lint
+
+from infra.app import build_app
+from infra.components.workflow import FUNCTION_SUBSTITUTIONS, JOB_SUBSTITUTION
+from infra.config import PROJECT_ROOT, SourcePaths
+from infra.stack import SettlementStack
+
+EXTERNAL_ACCOUNT = "210987654321"
+HANDLERS = {
+    "lambdas/validate_batches.handler",
+    "lambdas/open_run.handler",
+    "lambdas/export_snapshot.handler",
+    "lambdas/reconcile.handler",
+    "lambdas/publish.handler",
+    "lambdas/finalise.handler",
+    "lambdas/record_failure.handler",
+    "lambdas/parse_reference.handler",
+}
+PLACEHOLDERS = {*FUNCTION_SUBSTITUTIONS, JOB_SUBSTITUTION}
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    stack: SettlementStack
+    template: Template
+    raw: dict[str, Any]
+    outdir: Path
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.raw["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+    def only(self, resource_type: str) -> tuple[str, dict[str, Any]]:
+        (item,) = self.resources(resource_type).items()
+        return item
+
+    def settlement_functions(self) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource["Properties"]
+            for logical_id, resource in self.resources("AWS::Lambda::Function").items()
+            if resource["Properties"].get("Handler", "").startswith("lambdas/")
+        }
+
+
+def write_stand_in_asl(path: Path) -> None:
+    """A minimal ASL using every substitution name of the real definition."""
+    states: dict[str, Any] = {}
+    names = sorted(FUNCTION_SUBSTITUTIONS)
+    for index, placeholder in enumerate(names):
+        states[placeholder] = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": f"${{{placeholder}}}", "Payload.$": "$"},
+            "Next": names[index + 1] if index + 1 < len(names) else "Calculate",
+        }
+    states["Calculate"] = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::glue:startJobRun.sync",
+        "Parameters": {"JobName": f"${{{JOB_SUBSTITUTION}}}"},
+        "End": True,
+    }
+    path.write_text(json.dumps({"StartAt": names[0], "States": states}))
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+    workdir = tmp_path_factory.mktemp("infra")
+    write_stand_in_asl(workdir / "settlement.asl.json")
+    (workdir / "calculate_commissions.py").write_text("print('stand-in')\n")
+    context = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+    context["external_account_id"] = EXTERNAL_ACCOUNT
+    sources = SourcePaths(
+        project_root=PROJECT_ROOT,
+        asl=workdir / "settlement.asl.json",
+        glue_script=workdir / "calculate_commissions.py",
+    )
+    app, stack = build_app(App(context=context, outdir=str(workdir / "cdk.out")), sources=sources)
+    assembly = app.synth()  # raises if cdk-nag reports an unacknowledged finding
+    raw = assembly.get_stack_artifact(stack.artifact_id).template
+    yield Synthesized(stack, Template.from_json(raw), raw, workdir / "cdk.out")
+
+
+def test_data_bucket_is_encrypted_private_versioned_and_ssl_only(synthesized: Synthesized) -> None:
+    # GIVEN the stack WHEN synthesized THEN the data bucket is encrypted, versioned, not public
+    synthesized.template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                ]
+            },
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        },
+    )
+    # AND every bucket denies requests that are not over TLS
+    for _, policy in synthesized.resources("AWS::S3::BucketPolicy").items():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        )
+
+
+def test_external_account_may_only_write_transaction_batches(synthesized: Synthesized) -> None:
+    # GIVEN the external account WHEN its grants are read THEN it only puts under incoming/transactions/
+    statements = [
+        statement
+        for policy in synthesized.resources("AWS::S3::BucketPolicy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if EXTERNAL_ACCOUNT in json.dumps(statement.get("Principal", {}))
+    ]
+    assert len(statements) == 1
+    (statement,) = statements
+    assert statement["Effect"] == "Allow"
+    assert set(statement["Action"]) == {"s3:PutObject", "s3:AbortMultipartUpload"}
+    resource = json.dumps(statement["Resource"])
+    assert resource.endswith('"/incoming/transactions/*"]]}')
+
+
+def test_one_python_311_lambda_per_handler(synthesized: Synthesized) -> None:
+    # GIVEN the stack WHEN its functions are listed THEN each handler has one Python 3.11 Lambda
+    functions = synthesized.settlement_functions()
+    assert sorted(p["Handler"] for p in functions.values()) == sorted(HANDLERS)
+    assert {p["Runtime"] for p in functions.values()} == {"python3.11"}
+    # AND all run in the VPC with the settlement environment
+    for properties in functions.values():
+        assert properties["VpcConfig"]["SubnetIds"]
+        variables = properties["Environment"]["Variables"]
+        assert set(variables) >= {
+            "SETTLE_DATA_STORE",
+            "SETTLE_DATABASE_SECRET_ARN",
+            "SETTLE_COREVIEW_URL",
+            "SETTLE_COREVIEW_TOKEN_SECRET_ARN",
+        }
+        assert variables["SETTLE_COREVIEW_URL"] == "https://coreview.example.com"
+        assert variables["SETTLE_DATA_STORE"]["Fn::Join"][1][0] == "s3://"
+
+
+def test_lambda_code_asset_holds_only_the_runtime_packages(synthesized: Synthesized) -> None:
+    # GIVEN the staged code asset of the functions WHEN listed THEN only settlement/ and lambdas/
+    (properties, *_) = synthesized.settlement_functions().values()
+    asset_hash = properties["Code"]["S3Key"].removesuffix(".zip")
+    staged = synthesized.outdir / f"asset.{asset_hash}"
+    top_level = {path.name for path in staged.iterdir()}
+    assert top_level == {"settlement", "lambdas"}
+    assert not list(staged.rglob("__pycache__"))
+
+
+def test_reference_uploads_notify_the_parser(synthesized: Synthesized) -> None:
+    # GIVEN the notification resource WHEN read THEN matrix and targets uploads (csv/xlsx) trigger it
+    _, notifications = synthesized.only("Custom::S3BucketNotifications")
+    configurations = notifications["Properties"]["NotificationConfiguration"][
+        "LambdaFunctionConfigurations"
+    ]
+    filters = set()
+    parser_ids = {
+        logical_id
+        for logical_id, properties in synthesized.settlement_functions().items()
+        if properties["Handler"] == "lambdas/parse_reference.handler"
+    }
+    for configuration in configurations:
+        assert configuration["Events"] == ["s3:ObjectCreated:*"]
+        assert configuration["LambdaFunctionArn"]["Fn::GetAtt"][0] in parser_ids
+        rules = configuration["Filter"]["Key"]["FilterRules"]
+        filters.add(tuple(sorted((rule["Name"], rule["Value"]) for rule in rules)))
+    assert filters == {
+        (("prefix", f"incoming/reference/{kind}/"), ("suffix", suffix))
+        for kind in ("matrix", "targets")
+        for suffix in (".csv", ".xlsx")
+    }
+
+
+def test_database_is_postgres_15_private_and_encrypted(synthesized: Synthesized) -> None:
+    # GIVEN the RDS instance WHEN read THEN PostgreSQL 15, not public, encrypted, generated secret
+    _, instance = synthesized.only("AWS::RDS::DBInstance")
+    properties = instance["Properties"]
+    assert properties["Engine"] == "postgres"
+    assert properties["EngineVersion"].split(".")[0] == "15"
+    assert properties["PubliclyAccessible"] is False
+    assert properties["StorageEncrypted"] is True
+    assert "MasterUserPassword" in json.dumps(properties)  # resolved from Secrets Manager
+    assert "resolve:secretsmanager" in json.dumps(properties["MasterUserPassword"])
+
+
+def test_lambdas_and_glue_may_reach_the_database(synthesized: Synthesized) -> None:
+    # GIVEN the security groups WHEN ingress to the DB port is read THEN from Lambdas and Glue
+    stack = synthesized.stack
+    database_group = stack.resolve(stack.database.security_group.security_group_id)
+    sources = {
+        json.dumps(rule["Properties"]["SourceSecurityGroupId"])
+        for rule in synthesized.resources("AWS::EC2::SecurityGroupIngress").values()
+        if rule["Properties"]["GroupId"] == database_group
+        and rule["Properties"]["FromPort"] == 5433
+    }
+    assert sources == {
+        json.dumps(stack.resolve(stack.functions.security_group.security_group_id)),
+        json.dumps(stack.resolve(stack.calculation.security_group.security_group_id)),
+    }
+
+
+def test_glue_job_is_version_5_with_project_libraries(synthesized: Synthesized) -> None:
+    # GIVEN the Glue job WHEN read THEN Glue 5.0 glueetl with store root and extra py files
+    _, job = synthesized.only("AWS::Glue::Job")
+    properties = job["Properties"]
+    assert properties["GlueVersion"] == "5.0"
+    assert properties["Command"]["Name"] == "glueetl"
+    assert properties["Command"]["PythonVersion"] == "3"
+    assert (properties["WorkerType"], properties["NumberOfWorkers"]) == ("G.1X", 10)
+    arguments = properties["DefaultArguments"]
+    assert arguments["--store_root"]["Fn::Join"][1][0] == "s3://"
+    assert json.dumps(arguments["--extra-py-files"]).endswith('.zip"]]}')
+
+
+def test_state_machine_substitutes_every_function_and_the_job(synthesized: Synthesized) -> None:
+    # GIVEN the state machine WHEN its substitutions are read THEN each names the deployed resource
+    _, machine = synthesized.only("AWS::StepFunctions::StateMachine")
+    substitutions = machine["Properties"]["DefinitionSubstitutions"]
+    assert set(substitutions) == PLACEHOLDERS
+    functions = synthesized.settlement_functions()
+    handler_of = {logical_id: props["Handler"] for logical_id, props in functions.items()}
+    for placeholder, value in substitutions.items():
+        if placeholder == JOB_SUBSTITUTION:
+            assert value == {"Ref": synthesized.only("AWS::Glue::Job")[0]}
+            continue
+        logical_id, attribute = value["Fn::GetAtt"]
+        assert attribute == "Arn"
+        module = re.sub(r"(?<!^)(?=[A-Z])", "_", placeholder.removesuffix("FunctionArn")).lower()
+        assert handler_of[logical_id] == f"lambdas/{module}.handler"
+    # AND it logs everything but the execution data, and traces with X-Ray
+    logging = machine["Properties"]["LoggingConfiguration"]
+    assert (logging["Level"], logging["IncludeExecutionData"]) == ("ALL", False)
+    assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_state_machine_may_invoke_the_functions_and_run_the_job(synthesized: Synthesized) -> None:
+    # GIVEN the state machine role policy WHEN read THEN Lambda invoke and the Glue run actions
+    synthesized.template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": [
+                                    "glue:StartJobRun",
+                                    "glue:GetJobRun",
+                                    "glue:GetJobRuns",
+                                    "glue:BatchStopJobRun",
+                                ],
+                                "Effect": "Allow",
+                            }
+                        ),
+                        Match.object_like({"Action": "lambda:InvokeFunction", "Effect": "Allow"}),
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_cdk_nag_reports_nothing_unacknowledged(synthesized: Synthesized) -> None:
+    # GIVEN the synthesized app WHEN the validation report is read THEN cdk-nag passed
+    report_path = synthesized.outdir / "validation-report.json"
+    if report_path.exists():
+        report = json.loads(report_path.read_text())
+        failures = [p for p in report["pluginReports"] if p["conclusion"] != "success"]
+        assert failures == []
+    # AND no nag error annotation slipped through on any resource
+    Annotations.from_stack(synthesized.stack).has_no_error("*", Match.string_like_regexp("AwsSolutions"))
+
+
+def test_missing_dependency_layer_is_flagged(synthesized: Synthesized) -> None:
+    # GIVEN no built dependency layer in the checkout WHEN synthesized THEN a warning says so
+    if (PROJECT_ROOT / "build" / "lambda-layer" / "python").is_dir():
+        pytest.skip("a real dependency layer is built in this checkout")
+    Annotations.from_stack(synthesized.stack).has_warning(
+        "*", Match.string_like_regexp("EMPTY dependency layer")
+    )
+
+
+def test_cfn_lint_finds_no_error(synthesized: Synthesized) -> None:
+    # GIVEN the template WHEN cfn-lint checks it THEN it reports no error (warnings allowed)
+    matches = lint(json.dumps(synthesized.raw), config=ManualArgs(regions=["eu-central-1"]))
+    errors = [str(match) for match in matches if match.rule.id.startswith("E")]
+    assert errors == []
+
+
+def test_real_definition_uses_exactly_the_substitutions_supplied() -> None:
+    # GIVEN the real ASL WHEN its ${…} placeholders are read THEN the stack supplies exactly them
+    asl = SourcePaths.of_project().asl
+    if not asl.exists():
+        pytest.skip(f"{asl} not written yet")
+    assert set(re.findall(r"\$\{(\w+)\}", asl.read_text())) == PLACEHOLDERS
