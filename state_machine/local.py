@@ -59,8 +59,14 @@ def new_run_id(now: datetime | None = None) -> str:
 
 def lambda_handlers(adapters: Adapters) -> dict[str, Handler]:
     """Function name -> in-process handler, every one on the same adapters."""
-    from lambdas import export_snapshot, publish
+    import importlib
 
+    from lambdas import publish
+
+    try:
+        export_snapshot: Any = importlib.import_module("lambdas.export_snapshot")
+    except ImportError:
+        export_snapshot = None
     modules: dict[str, Callable[[dict[str, Any], Any], Any]] = {
         "validate_batches": validate_batches.handle,
         "open_run": open_run.handle,
@@ -79,7 +85,7 @@ def _bound(handle: Callable[[dict[str, Any], Any], Any], adapters: Adapters) -> 
 
 def _export_snapshot_handle(module: Any) -> Callable[[dict[str, Any], Any], Any]:
     """``export_snapshot`` exposes ``handle(event, adapters)`` or only the use-case."""
-    if hasattr(module, "handle"):
+    if module is not None and hasattr(module, "handle"):
         handle: Callable[[dict[str, Any], Any], Any] = module.handle
         return handle
     from settlement.domain.reference.service import export_snapshot
@@ -93,7 +99,7 @@ def _export_snapshot_handle(module: Any) -> Callable[[dict[str, Any], Any], Any]
 
 
 def calculation_job(
-    spark: Callable[[], SparkSession], calculate: Calculation | None = None
+    spark: Callable[[], SparkSession | None], calculate: Calculation | None = None
 ) -> Callable[[dict[str, str]], Any]:
     """The Glue job's local stand-in: the job arguments → ``run_calculation`` on ``spark()``."""
 
@@ -186,7 +192,9 @@ def run_workflow(
         DEFINITION_PATH,
         resources=TaskResources(
             lambdas=lambda_handlers(adapters),
-            glue_jobs={CALCULATION_JOB: calculation_job(_spark_factory(spark), calculate)},
+            glue_jobs={
+                CALCULATION_JOB: calculation_job(_spark_factory(spark, calculate), calculate)
+            },
         ),
         substitutions=substitutions(),
         sleep=sleep,
@@ -197,14 +205,16 @@ def run_workflow(
 
 
 def _spark_factory(
-    spark: SparkSession | Callable[[], SparkSession] | None,
-) -> Callable[[], SparkSession]:
+    spark: SparkSession | Callable[[], SparkSession] | None, calculate: Calculation | None
+) -> Callable[[], SparkSession | None]:
+    if spark is None and calculate is not None:
+        return lambda: None  # a stand-in job that brings no session needs none
     if spark is None:
         from settlement.adapters.spark import local_spark_session
 
         return local_spark_session
     if callable(spark):
-        factory: Callable[[], SparkSession] = spark
+        factory: Callable[[], SparkSession | None] = spark
         return factory
     session = spark
     return lambda: session

@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 Status = Literal["SUCCEEDED", "FAILED"]
-EventKind = Literal["entered", "succeeded", "failed", "retrying", "caught"]
+EventKind = Literal["entered", "succeeded", "failed", "retrying", "caught", "exited"]
 _ACCOUNT = "123456789012"
 _REGION = "local"
 
@@ -72,7 +72,9 @@ class StateEvent:
     """One step of an execution, as the history and ``on_event`` see it.
 
     ``scope`` locates nested states: ``""`` at top level, ``"Publish deltas[2]"`` inside the
-    third Map iteration, ``"Both[0]/Inner map[1]"`` deeper down.
+    third Map iteration, ``"Both[0]/Inner map[1]"`` deeper down. ``kind`` is ``entered``, then
+    ``retrying``/``caught`` as they happen, and last ``succeeded``, ``exited`` (left through a
+    Catch) or ``failed``; ``data`` is the input on entry, the output on exit, the delay on retry.
     """
 
     kind: EventKind
@@ -139,6 +141,7 @@ class _Scope:
 class _Outcome:
     output: Any
     next_state: str | None
+    caught: bool = False
 
 
 class _MachineError(Exception):
@@ -264,7 +267,8 @@ class LocalRunner:
                 scope, StateEvent("failed", name, scope.label, None, error.error, error.cause)
             )
             raise
-        self._emit(scope, StateEvent("succeeded", name, scope.label, outcome.output))
+        kind: EventKind = "exited" if outcome.caught else "succeeded"
+        self._emit(scope, StateEvent(kind, name, scope.label, outcome.output))
         return outcome
 
     def _with_error_handling(
@@ -324,7 +328,7 @@ class LocalRunner:
                 )
                 payload = {"Error": error.error, "Cause": error.cause}
                 output = self._place_result(name, data, catcher.get("ResultPath", "$"), payload)
-                return _Outcome(output, catcher["Next"])
+                return _Outcome(output, catcher["Next"], caught=True)
         raise error
 
     def _execute(
@@ -481,7 +485,7 @@ class LocalRunner:
                 outcomes[index] = failed.resume
                 raise _ChildrenError(failed.error, outcomes) from failed
             outcomes[index] = _Done(output)
-        return [outcomes[index].output for index in range(len(inputs))]  # type: ignore[union-attr]
+        return [_output_of(outcomes[index]) for index in range(len(inputs))]
 
     # ------------------------------------------------------------------ paths and payloads
     def _select(
@@ -557,6 +561,12 @@ class LocalRunner:
         scope.execution.history.append(event)
         if self._on_event is not None:
             self._on_event(event)
+
+
+def _output_of(outcome: _Done | _Resume) -> Any:
+    if not isinstance(outcome, _Done):
+        raise TypeError("a child that did not finish has no output")
+    return outcome.output
 
 
 def _is_runtime(error: StatesError) -> bool:

@@ -1,9 +1,385 @@
-"""Commands of this topic (filled in by its issue)."""
+"""``settle submit | run | runs | show | demo``: the settlement workflow, locally (spec §9)."""
 
 from __future__ import annotations
 
+import getpass
+import json
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from settlement.bootstrap import Adapters, build_adapters
+from settlement.cli.options import HomeOption, fail, settings_for
+from settlement.domain.batches import INCOMING_PREFIX, InvalidBatchesError, manifest_for
+from settlement.domain.ports import RunRecord
+
+if TYPE_CHECKING:
+    from settlement.domain.reference import ReferenceKind
+
+console = Console()
+errors = Console(stderr=True)
+
+PeriodOption = Annotated[
+    list[str] | None, typer.Option("--period", help="A period YYYY-MM (repeatable).")
+]
 
 
 def register(app: typer.Typer) -> None:
-    """Add this topic's commands to ``app``."""
+    """Add the workflow commands to ``app``."""
+    app.command("submit")(submit)
+    app.command("run")(run)
+    app.command("runs")(runs)
+    app.command("show")(show)
+    app.command("demo")(demo)
+
+
+# --------------------------------------------------------------------------- submit
+def submit(
+    file: Annotated[Path, typer.Argument(help="The batch data file (.csv or .parquet).")],
+    period: Annotated[str, typer.Option("--period", help="The batch's period YYYY-MM.")],
+    batch_id: Annotated[
+        str | None, typer.Option("--batch-id", help="Default: the file name without extension.")
+    ] = None,
+    source: Annotated[str, typer.Option("--source", help="The sending system.")] = "cli",
+    home: HomeOption = None,
+) -> None:
+    """Store a transaction batch and its manifest, as the external account would."""
+    adapters = build_adapters(settings_for(home))
+    try:
+        manifest = submit_batch(adapters, file, period=period, batch_id=batch_id, source=source)
+    except (InvalidBatchesError, OSError, ValueError) as error:
+        raise fail(f"{file}: {error}") from None
+    console.print(
+        f"submitted batch [bold]{manifest['batch_id']}[/] for {manifest['period']}: "
+        f"{manifest['row_count']} rows, sha256 {manifest['sha256'][:12]}…"
+    )
+
+
+def submit_batch(
+    adapters: Adapters, file: Path, *, period: str, batch_id: str | None = None, source: str
+) -> dict[str, Any]:
+    """Write ``incoming/transactions/<batch_id>.<fmt>`` then its manifest (last, so a run never
+    sees a manifest whose data file is still on its way).
+
+    Returns
+    -------
+    dict
+        The manifest written.
+    """
+    fmt = file.suffix.lower().lstrip(".")
+    if fmt not in ("csv", "parquet"):
+        raise ValueError("a batch is a .csv or .parquet file")
+    data = file.read_bytes()
+    batch = batch_id or file.stem
+    manifest = manifest_for(batch, period, data, fmt, source=source)
+    for other in ("csv", "parquet"):
+        if other != fmt:
+            adapters.store.delete(f"{INCOMING_PREFIX}{batch}.{other}")
+    adapters.store.write_bytes(f"{INCOMING_PREFIX}{batch}.{fmt}", data)
+    adapters.store.write_json(f"{INCOMING_PREFIX}{batch}.manifest.json", manifest)
+    return manifest
+
+
+# --------------------------------------------------------------------------- run
+def run(
+    *,
+    period: PeriodOption = None,
+    from_: Annotated[str | None, typer.Option("--from", help="First date YYYY-MM-DD.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Last date YYYY-MM-DD.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Compute, publish nothing.")] = False,
+    requested_by: Annotated[str | None, typer.Option("--requested-by")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Run the settlement state machine for periods or a date range; prints the run id."""
+    request = run_request(period, from_, to, dry_run=dry_run, requested_by=requested_by)
+    adapters = build_adapters(settings_for(home))
+    execution = run_with_progress(adapters, request)
+    typer.echo(execution.name)
+    if execution.status != "SUCCEEDED":
+        raise fail(f"run {execution.name} failed: {execution.error}: {execution.cause}")
+
+
+def run_request(
+    periods: Sequence[str] | None,
+    start: str | None,
+    end: str | None,
+    *,
+    dry_run: bool,
+    requested_by: str | None,
+) -> dict[str, Any]:
+    """The execution input of spec §8 from the command's options."""
+    if bool(periods) == bool(start or end):
+        raise fail("give --period (repeatable) or --from and --to")
+    request: dict[str, Any] = (
+        {"periods": list(periods or [])} if periods else {"from": start, "to": end}
+    )
+    request["dry_run"] = dry_run
+    request["requested_by"] = requested_by or getpass.getuser()
+    return request
+
+
+def run_with_progress(adapters: Adapters, request: Mapping[str, Any], **options: Any) -> Any:
+    """Run the workflow locally, showing each state as it starts and ends."""
+    from state_machine.local import run_workflow
+
+    with console.status("starting…") as status:
+        return run_workflow(adapters, request, on_event=_progress(status.update), **options)
+
+
+def _progress(update: Callable[[str], None]) -> Callable[[Any], None]:
+    marks = {"succeeded": "[green]✓[/]", "failed": "[red]✗[/]", "retrying": "[yellow]↻[/]"}
+
+    def show(event: Any) -> None:
+        if event.scope:
+            return
+        if event.kind == "entered":
+            update(f"{event.state}…")
+        elif event.kind in marks:
+            detail = f" [dim]{event.error}[/]" if event.error else ""
+            console.print(f"{marks[event.kind]} {event.state}{detail}")
+
+    return show
+
+
+# --------------------------------------------------------------------------- runs / show
+def runs(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="How many, newest first.")] = 50,
+    home: HomeOption = None,
+) -> None:
+    """List runs, newest first."""
+    records = build_adapters(settings_for(home)).database.runs.list_runs(limit=limit)
+    if as_json:
+        typer.echo(json.dumps([run_json(record) for record in records], indent=2))
+        return
+    table = Table("run id", "state", "periods", "dry run", "requested by", "started", "error")
+    for record in records:
+        table.add_row(
+            record.run_id,
+            record.state,
+            ", ".join(record.periods),
+            "yes" if record.dry_run else "",
+            record.requested_by,
+            f"{record.created_at:%Y-%m-%d %H:%M:%S}",
+            (record.error or "")[:80],
+        )
+    console.print(table)
+
+
+def show(
+    run_id: Annotated[str, typer.Argument(help="The run id (the execution name).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Show one run: its state, inputs, counts, totals and what was published."""
+    adapters = build_adapters(settings_for(home))
+    record = adapters.database.runs.get_run(run_id)
+    if record is None:
+        raise fail(f"no run {run_id}")
+    key = f"runs/{run_id}/run_report.json"
+    report = adapters.store.read_json(key) if adapters.store.exists(key) else None
+    if as_json:
+        typer.echo(json.dumps({"run": run_json(record), "report": report}, indent=2))
+        return
+    print_run(record, report)
+
+
+def run_json(record: RunRecord) -> dict[str, Any]:
+    """A run record as JSON."""
+    return {
+        "run_id": record.run_id,
+        "periods": record.periods,
+        "state": record.state,
+        "dry_run": record.dry_run,
+        "requested_by": record.requested_by,
+        "created_at": record.created_at.isoformat(),
+        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+        "error": record.error,
+        "step_timings": record.step_timings,
+        "summary": record.summary,
+    }
+
+
+def print_run(record: RunRecord, report: Mapping[str, Any] | None) -> None:
+    """The run for a person: header, batches, totals, published deltas, timings."""
+    console.print(f"[bold]{record.run_id}[/]  {record.state}  periods {', '.join(record.periods)}")
+    console.print(f"requested by {record.requested_by}, dry run: {record.dry_run}")
+    if record.error:
+        console.print(f"[red]error:[/] {record.error}")
+    if report is None:
+        return
+    batches = Table("batch", "period", "rows in", "settled", "rejected", title="Batches")
+    for batch in report.get("batches", []):
+        batches.add_row(
+            *(str(batch.get(k)) for k in ("batch_id", "period", "rows_in")),
+            *(str(batch.get(k)) for k in ("rows_settled", "rows_rejected")),
+        )
+    console.print(batches)
+    print_totals(report.get("totals", []), report.get("published", []))
+    console.print(f"delta records published: {report.get('records', 0)}")
+    if report.get("timings"):
+        steps = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in report["timings"].items())
+        console.print(f"[dim]timings: {steps}[/]")
+
+
+def print_totals(
+    totals: Sequence[Mapping[str, Any]], published: Sequence[Mapping[str, Any]]
+) -> None:
+    """Totals per currency with the published delta next to them."""
+    delta_of = {entry["currency"]: entry["delta"] for entry in published}
+    table = Table(
+        "currency", "base", "bonus", "clawback", "total", "published delta", title="Totals"
+    )
+    for entry in totals:
+        table.add_row(
+            entry["currency"],
+            *(str(entry[k]) for k in ("base_total", "bonus_total", "clawback_total", "total")),
+            str(delta_of.get(entry["currency"], "0.00")),
+        )
+    console.print(table)
+
+
+# --------------------------------------------------------------------------- demo
+def demo(
+    rows: Annotated[int, typer.Option("--rows", help="Transactions in the month.")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic data.")] = 7,
+    period: Annotated[str, typer.Option("--period", help="The month to generate.")] = "2026-10",
+    home: HomeOption = None,
+) -> None:
+    """Generate a month, upload reference data, submit, run; then correct the matrix and re-run."""
+    adapters = build_adapters(settings_for(home))
+    try:
+        outcome = run_demo(adapters, rows=rows, seed=seed, period=period)
+    except DemoFailedError as error:
+        raise fail(str(error)) from None
+    console.print(f"first run {outcome['first']}, re-run {outcome['second']}")
+
+
+class DemoFailedError(Exception):
+    """A demo run did not succeed."""
+
+
+def run_demo(
+    adapters: Adapters,
+    *,
+    rows: int,
+    seed: int,
+    period: str,
+    spark: Any = None,
+    show_output: bool = True,
+) -> dict[str, Any]:
+    """The demo of spec §9, reusable by tests.
+
+    Returns
+    -------
+    dict
+        ``first`` and ``second`` run ids and the generated month.
+    """
+    from settlement.generator import generate_month, write_corrected_matrix
+
+    say = console.print if show_output else _silent
+    with tempfile.TemporaryDirectory(prefix="settle-demo-") as scratch:
+        say(f"[bold]1.[/] generating {rows} transactions for {period} (seed {seed})")
+        month = generate_month(
+            Path(scratch), rows=rows, seed=seed, period=period, invalid_share=0.01
+        )
+        upload(adapters, "matrix", month.matrix_path)
+        upload(adapters, "targets", month.targets_path)
+        for batch in month.batches:
+            submit_batch(
+                adapters,
+                batch.data_path,
+                period=period,
+                batch_id=batch.batch_id,
+                source=month.source,
+            )
+        say(f"[bold]2.[/] uploaded matrix and targets, submitted {len(month.batches)} batch(es)")
+        first = _demo_run(adapters, period, spark, show_output)
+        if show_output:
+            print_dealer_summary(adapters, first)
+            print_run(
+                _run(adapters, first), adapters.store.read_json(f"runs/{first}/run_report.json")
+            )
+        corrected = write_corrected_matrix(
+            month.matrix_path, Path(scratch) / "matrix-corrected.csv"
+        )
+        upload(adapters, "matrix", corrected)
+        say("[bold]3.[/] uploaded a corrected matrix (DE rates changed); re-processing the month")
+        second = _demo_run(adapters, period, spark, show_output)
+        if show_output:
+            print_run(
+                _run(adapters, second), adapters.store.read_json(f"runs/{second}/run_report.json")
+            )
+    return {"first": first, "second": second, "month": month}
+
+
+def _silent(*_: Any, **__: Any) -> None:
+    return None
+
+
+def _run(adapters: Adapters, run_id: str) -> RunRecord:
+    record = adapters.database.runs.get_run(run_id)
+    assert record is not None
+    return record
+
+
+def _demo_run(adapters: Adapters, period: str, spark: Any, show_output: bool) -> str:
+    from state_machine.local import run_workflow
+
+    request = {"periods": [period], "requested_by": "settle demo"}
+    if show_output:
+        execution = run_with_progress(adapters, request, spark=spark)
+    else:
+        execution = run_workflow(adapters, request, spark=spark)
+    if execution.status != "SUCCEEDED":
+        raise DemoFailedError(f"run {execution.name} failed: {execution.error}: {execution.cause}")
+    run_id: str = execution.name
+    return run_id
+
+
+def upload(adapters: Adapters, kind: ReferenceKind, path: Path) -> Any:
+    """Store a reference file under ``incoming/reference/<kind>/`` and load it as a version."""
+    from settlement.domain.reference.service import upload_reference
+
+    data = path.read_bytes()
+    adapters.store.write_bytes(f"incoming/reference/{kind}/{path.name}", data)
+    return upload_reference(
+        kind,
+        path.name,
+        data,
+        uploaded_by="settle demo",
+        repository=adapters.database.reference,
+    )
+
+
+def print_dealer_summary(adapters: Adapters, run_id: str, *, top: int = 10) -> None:
+    """The dealers with the largest totals of a run."""
+    import pyarrow.dataset as pads  # type: ignore[import-untyped, unused-ignore]
+
+    store = adapters.store
+    dataset = pads.dataset(
+        store.path(f"runs/{run_id}/dealer_summary"),
+        filesystem=store.filesystem,
+        format="parquet",
+        partitioning="hive",
+    )
+    columns = [
+        "dealer_id",
+        "market",
+        "currency",
+        "net_units",
+        "target_units",
+        "bonus_tier",
+        "flag",
+        "total",
+    ]
+    rows = dataset.to_table(columns=columns).sort_by([("total", "descending")]).slice(0, top)
+    table = Table(*columns, title=f"Top {top} dealers of {run_id}")
+    for row in rows.to_pylist():
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    console.print(table)

@@ -106,7 +106,10 @@ def _european_market(market: str, period: Period) -> Iterator[MatrixRow]:
     yield from _split(
         _base(market, "i4", "*", _plus(rate, "0.01")), period.day(14), _plus(rate, "0.012")
     )
-    yield from _ladder(market, "*", "*", WILDCARD_LADDER)
+    wildcard = _ladder(market, "*", "*", WILDCARD_LADDER)
+    if market == "SE":  # the top tier's rate changes on the 20th
+        wildcard[-1:] = _split(wildcard[-1], period.day(19), "0.0175")
+    yield from wildcard
     yield from _ladder(market, "i4", "*", ELECTRIC_LADDER)
     electric = _ladder(market, "iX", "*", ELECTRIC_LADDER)
     yield from electric[:-1]
@@ -124,8 +127,6 @@ def _market_specials(market: str, period: Period) -> Iterator[MatrixRow]:
         yield replace(_base(market, "i5", "PRIVATE", "0.045"), valid_from=period.day(9))
     if market == "GB":
         yield from _ladder(market, "*", "FLEET", (("1.0", "0.008"),))
-    if market == "SE":
-        yield from _split(_ladder(market, "*", "*", WILDCARD_LADDER)[-1], period.day(19), "0.0175")
 
 
 def _us_market() -> Iterator[MatrixRow]:

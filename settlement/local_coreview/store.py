@@ -178,13 +178,18 @@ class CoreViewStore:
     # ------------------------------------------------------------------ reading back
     def records(self, run_id: str) -> Iterator[dict[str, str]]:
         """Every record stored for the run, by part then seq (the read-back accessor)."""
+        for batch in self.batches(run_id):
+            yield from batch
+
+    def batches(self, run_id: str) -> Iterator[list[dict[str, str]]]:
+        """The stored batches' records, by part then seq (one batch in memory at a time)."""
         reader = sqlite3.connect(self.path) if self.path != ":memory:" else self._db
         try:
             rows = reader.execute(
                 "SELECT body_gzip FROM batches WHERE run_id = ? ORDER BY part, seq", (run_id,)
             )
             for (gzipped,) in rows:
-                yield from json.loads(gzip.decompress(gzipped))["records"]
+                yield json.loads(gzip.decompress(gzipped))["records"]
         finally:
             if reader is not self._db:
                 reader.close()

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
+from settlement.domain.reference.errors import ReferenceUploadError
 from settlement.domain.reference.models import (
     MatrixRow,
     NewVersion,
@@ -271,3 +272,69 @@ def _make_parent(store: SnapshotStore, key: str) -> None:
 
 def _version_order(version: str) -> tuple[int, str]:
     return (int(version), version) if version.isdigit() else (0, version)
+
+
+# --------------------------------------------------------------------------- the incoming/ flow
+INCOMING_PREFIX = "incoming/reference/"
+ERRORS_SUFFIX = ".errors.json"
+
+
+class IncomingStore(Protocol):
+    """The part of ``DataStore`` the incoming-file flow needs."""
+
+    def read_bytes(self, key: str) -> bytes: ...
+
+    def write_json(self, key: str, document: Any) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+def incoming_key(kind: ReferenceKind, file_name: str) -> str:
+    """Where an uploaded file lands: ``incoming/reference/<kind>/<file name>``."""
+    return f"{INCOMING_PREFIX}{kind}/{file_name.rsplit('/', 1)[-1]}"
+
+
+def kind_of_incoming(key: str) -> ReferenceKind | None:
+    """The reference kind of an ``incoming/reference/<kind>/<file>`` key, else ``None``.
+
+    Error reports (``*.errors.json``) and anything outside those two folders are not uploads.
+    """
+    if key.endswith(ERRORS_SUFFIX):
+        return None
+    for kind in ("matrix", "targets"):
+        prefix = f"{INCOMING_PREFIX}{kind}/"
+        if key.startswith(prefix) and len(key) > len(prefix) and "/" not in key[len(prefix) :]:
+            return kind
+    return None
+
+
+def load_incoming(
+    key: str, *, store: IncomingStore, repository: ReferenceRepository, uploaded_by: str
+) -> UploadResult:
+    """Load a file stored under ``incoming/reference/<kind>/`` as a reference version.
+
+    On rejection writes ``<key>.errors.json`` next to the file and re-raises; on success
+    removes a report left by an earlier, rejected file of the same name.
+
+    Raises
+    ------
+    ValueError
+        When ``key`` is not a reference upload.
+    ReferenceUploadError
+        With every error found; nothing has been written to the database.
+    """
+    kind = kind_of_incoming(key)
+    if kind is None:
+        raise ValueError(
+            f"{key} is not under {INCOMING_PREFIX}matrix/ or {INCOMING_PREFIX}targets/"
+        )
+    file_name = key.rsplit("/", 1)[-1]
+    try:
+        result = upload_reference(
+            kind, file_name, store.read_bytes(key), uploaded_by=uploaded_by, repository=repository
+        )
+    except ReferenceUploadError as error:
+        store.write_json(key + ERRORS_SUFFIX, error.as_dict())
+        raise
+    store.delete(key + ERRORS_SUFFIX)
+    return result

@@ -21,9 +21,7 @@ class FakeSleep:
 class Scripted:
     """A handler that raises the scripted exceptions first, then returns ``result(event)``."""
 
-    def __init__(
-        self, result: Callable[[Any], Any], failures: Iterable[Exception] = ()
-    ) -> None:
+    def __init__(self, result: Callable[[Any], Any], failures: Iterable[Exception] = ()) -> None:
         self.result = result
         self.failures = list(failures)
         self.events: list[Any] = []
@@ -35,7 +33,9 @@ class Scripted:
         return self.result(event)
 
 
-def one_task(task: dict[str, Any], *, then: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def one_task(
+    task: dict[str, Any], *, then: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """A machine whose first state is the Task ``Work`` (``task`` adds/overrides its fields)."""
     work = {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:work", "End": True}
     work.update(task)

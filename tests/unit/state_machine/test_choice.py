@@ -57,8 +57,24 @@ def rule_matches(rule: dict[str, Any]) -> bool:
         ({"Variable": "$.b", "IsBoolean": True}, True),
         ({"Variable": "$.t", "IsTimestamp": True}, True),
         ({"Variable": "$.s", "IsTimestamp": True}, False),
-        ({"And": [{"Variable": "$.n", "NumericEquals": 5}, {"Variable": "$.b", "BooleanEquals": False}]}, False),
-        ({"Or": [{"Variable": "$.n", "NumericEquals": 4}, {"Variable": "$.b", "BooleanEquals": True}]}, True),
+        (
+            {
+                "And": [
+                    {"Variable": "$.n", "NumericEquals": 5},
+                    {"Variable": "$.b", "BooleanEquals": False},
+                ]
+            },
+            False,
+        ),
+        (
+            {
+                "Or": [
+                    {"Variable": "$.n", "NumericEquals": 4},
+                    {"Variable": "$.b", "BooleanEquals": True},
+                ]
+            },
+            True,
+        ),
         ({"Not": {"Variable": "$.s", "StringEquals": "x"}}, True),
     ],
 )

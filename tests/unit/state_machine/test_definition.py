@@ -13,7 +13,9 @@ from tests.unit.state_machine.helpers import resources
 
 
 def load(states: dict[str, Any], **top: Any) -> LocalRunner:
-    return LocalRunner({"StartAt": next(iter(states)), "States": states, **top}, resources=resources())
+    return LocalRunner(
+        {"StartAt": next(iter(states)), "States": states, **top}, resources=resources()
+    )
 
 
 PASS_END: dict[str, Any] = {"Type": "Pass", "End": True}
@@ -25,7 +27,10 @@ PASS_END: dict[str, Any] = {"Type": "Pass", "End": True}
         ({"Type": "Sleep", "End": True}, "unsupported state type 'Sleep'"),
         ({"Type": "Pass", "End": True, "Assign": {"x": 1}}, "unsupported Pass state field"),
         ({"Type": "Pass", "End": True, "Parameters": {"x.$": "$..deep"}}, "recursive descent"),
-        ({"Type": "Pass", "End": True, "Parameters": {"x.$": "States.Hash($, 'MD5')"}}, "States.Hash"),
+        (
+            {"Type": "Pass", "End": True, "Parameters": {"x.$": "States.Hash($, 'MD5')"}},
+            "States.Hash",
+        ),
         ({"Type": "Pass", "End": True, "OutputPath": "$.a[?(@.b)]"}, "unsupported JSONPath"),
         ({"Type": "Pass", "End": True, "ResultPath": "$.a[*]"}, "reference path"),
         ({"Type": "Pass"}, "exactly one of Next or End"),
@@ -33,15 +38,28 @@ PASS_END: dict[str, Any] = {"Type": "Pass", "End": True}
         ({"Type": "Wait", "Timestamp": "2026-01-01T00:00:00Z", "End": True}, "Timestamp"),
         ({"Type": "Task", "End": True}, "needs a Resource"),
         (
-            {"Type": "Task", "Resource": "r", "End": True, "Retry": [{"ErrorEquals": ["States.ALL", "X"]}]},
+            {
+                "Type": "Task",
+                "Resource": "r",
+                "End": True,
+                "Retry": [{"ErrorEquals": ["States.ALL", "X"]}],
+            },
             "States.ALL must appear alone",
         ),
         (
-            {"Type": "Task", "Resource": "r", "End": True, "Retry": [{"ErrorEquals": ["X"], "Jitter": 1}]},
+            {
+                "Type": "Task",
+                "Resource": "r",
+                "End": True,
+                "Retry": [{"ErrorEquals": ["X"], "Jitter": 1}],
+            },
             "unsupported Retry field",
         ),
         (
-            {"Type": "Choice", "Choices": [{"Variable": "$.a", "StringContains": "x", "Next": "S"}]},
+            {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.a", "StringContains": "x", "Next": "S"}],
+            },
             "StringContains",
         ),
         (
@@ -85,7 +103,11 @@ def test_jsonata_and_unknown_top_level_fields_are_refused() -> None:
 def test_definition_loads_from_a_file_path(tmp_path: Path) -> None:
     # GIVEN the definition in a file with a placeholder
     file = tmp_path / "m.asl.json"
-    file.write_text(json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "${Value}", "End": True}}}))
+    file.write_text(
+        json.dumps(
+            {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "${Value}", "End": True}}}
+        )
+    )
     # WHEN loaded by Path and by str path THEN the substitution applies in both
     for definition in (file, str(file)):
         runner = LocalRunner(definition, resources=resources(), substitutions={"Value": "v1"})
@@ -93,7 +115,9 @@ def test_definition_loads_from_a_file_path(tmp_path: Path) -> None:
 
 
 def test_unknown_task_resource_fails_loudly() -> None:
-    runner = load({"T": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "End": True}})
+    runner = load(
+        {"T": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "End": True}}
+    )
     with pytest.raises(DefinitionError, match="sqs:sendMessage") as raised:
         runner.start({}, name="x")
     assert raised.value.state == "T"

@@ -35,7 +35,10 @@ def publish(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_runner(
-    validate_handler: Any = validate, *, sleep: FakeSleep | None = None, events: list[StateEvent] | None = None
+    validate_handler: Any = validate,
+    *,
+    sleep: FakeSleep | None = None,
+    events: list[StateEvent] | None = None,
 ) -> tuple[LocalRunner, Scripted]:
     recorder = Scripted(lambda event: None)
     runner = LocalRunner(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import random
+from decimal import Decimal
 from typing import Any
 
-from state_machine.runner import LocalRunner, TaskFailed, as_lambda
+from state_machine.runner import LocalRunner, StateEvent, TaskFailed, as_lambda
 from tests.unit.state_machine.helpers import FakeSleep, Scripted, one_task, resources
 
 
@@ -36,8 +37,13 @@ def run_task(task: dict[str, Any], handler: Scripted, sleep: FakeSleep, **runner
 def test_backoff_sequence_with_cap() -> None:
     # GIVEN a retrier 2s x3 capped at 10s, and a task failing four times
     sleep = FakeSleep()
-    retry = {"ErrorEquals": ["ThrottledError"], "IntervalSeconds": 2, "MaxAttempts": 5,
-             "BackoffRate": 3.0, "MaxDelaySeconds": 10}
+    retry = {
+        "ErrorEquals": ["ThrottledError"],
+        "IntervalSeconds": 2,
+        "MaxAttempts": 5,
+        "BackoffRate": 3.0,
+        "MaxDelaySeconds": 10,
+    }
     handler = Scripted(ok, failures=[ThrottledError()] * 4)
     # WHEN it runs THEN the delays are 2, 6, 10 (capped), 10 and the fifth attempt succeeds
     execution = run_task({"Retry": [retry]}, handler, sleep)
@@ -66,8 +72,12 @@ def test_max_attempts_zero_never_retries() -> None:
 
 def test_full_jitter_draws_below_the_backoff() -> None:
     sleep = FakeSleep()
-    retry = {"ErrorEquals": ["ThrottledError"], "IntervalSeconds": 4, "MaxAttempts": 2,
-             "JitterStrategy": "FULL"}
+    retry = {
+        "ErrorEquals": ["ThrottledError"],
+        "IntervalSeconds": 4,
+        "MaxAttempts": 2,
+        "JitterStrategy": "FULL",
+    }
     handler = Scripted(ok, failures=[ThrottledError()] * 2)
     run_task({"Retry": [retry]}, handler, sleep, rng=random.Random(7))
     expected = random.Random(7)
@@ -78,7 +88,11 @@ def test_full_jitter_draws_below_the_backoff() -> None:
 def test_catch_uses_the_first_matching_catcher_and_places_error_output() -> None:
     # GIVEN two catchers that both match (a named one first, then States.ALL)
     catch = [
-        {"ErrorEquals": ["OtherError", "ThrottledError"], "ResultPath": "$.error", "Next": "Caught A"},
+        {
+            "ErrorEquals": ["OtherError", "ThrottledError"],
+            "ResultPath": "$.error",
+            "Next": "Caught A",
+        },
         {"ErrorEquals": ["States.ALL"], "Next": "Caught B"},
     ]
     handler = Scripted(ok, failures=[ThrottledError("slow down")])
@@ -127,13 +141,14 @@ def test_task_failed_raised_by_a_resolver_keeps_its_error_name() -> None:
     catch = [{"ErrorEquals": ["Glue.ConcurrentRunsExceededException"], "Next": "Caught A"}]
     execution = run_task({"Catch": catch, "Next": "Caught B"}, Scripted(concurrent), FakeSleep())
     assert execution.entered_states == ["Work", "Caught A"]
-    assert execution.output == {"Error": "Glue.ConcurrentRunsExceededException", "Cause": "too many runs"}
+    assert execution.output == {
+        "Error": "Glue.ConcurrentRunsExceededException",
+        "Cause": "too many runs",
+    }
 
 
 def test_as_lambda_turns_exceptions_and_unserialisable_results_into_task_failed() -> None:
     # GIVEN handlers that raise, and that return a Decimal
-    from decimal import Decimal
-
     def raises(event: Any) -> Any:
         raise ValueError("bad period")
 
@@ -150,7 +165,6 @@ def test_as_lambda_turns_exceptions_and_unserialisable_results_into_task_failed(
 
 def test_retry_on_a_map_reruns_the_whole_map() -> None:
     # GIVEN a Map whose second item fails once, with a retrier on the Map
-    handler = Scripted(lambda event: event, failures=[])
     calls: list[Any] = []
 
     def flaky(event: Any) -> Any:
@@ -167,17 +181,69 @@ def test_retry_on_a_map_reruns_the_whole_map() -> None:
                 "Retry": [{"ErrorEquals": ["ThrottledError"], "IntervalSeconds": 3}],
                 "ItemProcessor": {
                     "StartAt": "T",
-                    "States": {"T": {"Type": "Task", "Resource": "arn:aws:lambda:r:1:function:f", "End": True}},
+                    "States": {
+                        "T": {
+                            "Type": "Task",
+                            "Resource": "arn:aws:lambda:r:1:function:f",
+                            "End": True,
+                        }
+                    },
                 },
                 "End": True,
             }
         },
     }
     sleep = FakeSleep()
-    execution = LocalRunner(definition, resources=resources(f=flaky, g=handler), sleep=sleep).start(
+    execution = LocalRunner(definition, resources=resources(f=flaky), sleep=sleep).start(
         [1, 2], name="m"
     )
     # THEN the whole Map ran again after 3 seconds (item 1 twice) and succeeded
     assert execution.output == [10, 20]
     assert calls == [1, 2, 1, 2]
     assert sleep.delays == [3.0]
+
+
+def test_branch_error_keeps_its_name_for_the_parallel_catch_and_events_tell_the_story() -> None:
+    # GIVEN a Parallel whose second branch raises, caught by name on the Parallel state
+    def refuse(event: Any) -> Any:
+        raise OtherError("refused")
+
+    branch = {
+        "StartAt": "T",
+        "States": {"T": {"Type": "Task", "Resource": "arn:aws:lambda:r:1:function:f", "End": True}},
+    }
+    definition = {
+        "StartAt": "Both",
+        "States": {
+            "Both": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Fine", "States": {"Fine": {"Type": "Pass", "End": True}}},
+                    branch,
+                ],
+                "Catch": [
+                    {"ErrorEquals": ["OtherError"], "ResultPath": "$.failure", "Next": "Handled"}
+                ],
+                "Next": "Handled",
+            },
+            "Handled": {"Type": "Succeed"},
+        },
+    }
+    events: list[StateEvent] = []
+    execution = LocalRunner(
+        definition, resources=resources(f=refuse), on_event=events.append
+    ).start({"x": 1}, name="p")
+    # THEN the original error name reached the Parallel's Catch
+    assert execution.output["failure"]["Error"] == "OtherError"
+    # AND the events show where each state sat and how it ended
+    assert [(event.kind, event.state, event.scope) for event in events] == [
+        ("entered", "Both", ""),
+        ("entered", "Fine", "Both[0]"),
+        ("succeeded", "Fine", "Both[0]"),
+        ("entered", "T", "Both[1]"),
+        ("failed", "T", "Both[1]"),
+        ("caught", "Both", ""),
+        ("exited", "Both", ""),
+        ("entered", "Handled", ""),
+        ("succeeded", "Handled", ""),
+    ]

@@ -107,7 +107,10 @@ def test_no_matching_choice_without_default_fails() -> None:
     definition = {
         "StartAt": "C",
         "States": {
-            "C": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericEquals": 1, "Next": "S"}]},
+            "C": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.n", "NumericEquals": 1, "Next": "S"}],
+            },
             "S": {"Type": "Succeed"},
         },
     }
@@ -191,7 +194,14 @@ def test_parallel_fixture_runs_branches_intrinsics_and_choice_operators() -> Non
     assert execution.output == {"count": 1, "kind": "month"}
     assert sleep.delays == [3.0]
     assert execution.entered_states == [
-        "Prepare", "Both", "Pause", "Count periods", "Classify", "Month", "Done?", "Done",
+        "Prepare",
+        "Both",
+        "Pause",
+        "Count periods",
+        "Classify",
+        "Month",
+        "Done?",
+        "Done",
     ]
 
 

@@ -1,0 +1,435 @@
+"""The calculation job: the I/O around :func:`settlement.domain.calculation.settle`.
+
+Shared by the Glue script and the local runner. Reads the run's batch list, the batch files and
+the reference snapshot, writes ``lines/``, ``dealer_summary/``, ``rejects/``, ``deltas/`` and
+``batch_counts/`` under ``runs/<run_id>/``, then ``calculation.json`` LAST: a job that fails
+leaves no completion marker, so no later step reads half-written output as complete.
+
+Outputs are deterministic: each is repartitioned on fixed keys, sorted on a unique key within its
+partitions, and its files renamed to ``part-<task>.parquet``, so the same inputs give
+byte-identical files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import posixpath
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pyarrow.parquet as pq
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
+from pyspark.sql.types import StructType
+
+from settlement.adapters.storage import DataStore
+from settlement.domain.calculation import SettlementFrames, settle
+from settlement.domain.schemas import (
+    BATCH_COUNTS_SCHEMA,
+    BATCH_ROWS_SCHEMA,
+    CANCELLATION,
+    LEDGER_SCHEMA,
+    MATRIX_SCHEMA,
+    SALE,
+    TARGETS_SCHEMA,
+    TRANSACTION_COLUMNS,
+    column_names,
+)
+
+DELTA_RECORDS_PER_PART = 200_000
+OUTPUTS = ("lines", "dealer_summary", "rejects", "deltas", "batch_counts")
+# One file = one input partition, never split: the row position inside a partition is then the
+# row's position in its file, which gives CSV line numbers without a shuffle.
+WHOLE_FILE_READS = {
+    "spark.sql.files.maxPartitionBytes": str(1 << 40),
+    "spark.sql.files.openCostInBytes": str(1 << 40),
+}
+_ROW_IN_PARTITION = (1 << 33) - 1  # monotonically_increasing_id keeps the row index in 33 bits
+_SPARK_PART_NAME = re.compile(r"^part-(\d{5})-.*\.parquet$")
+
+
+class BatchFileError(ValueError):
+    """A batch file cannot be read as the contract says (names the file and what is wrong)."""
+
+
+@dataclass(frozen=True)
+class BatchRef:
+    batch_id: str
+    period: str
+    key: str
+    format: str
+    row_count: int
+
+    @property
+    def file_name(self) -> str:
+        return posixpath.basename(self.key)
+
+
+def run_calculation(
+    spark: SparkSession, *, store_root: str, run_id: str, periods: list[str]
+) -> dict[str, Any]:
+    """Run the calculation of ``run_id`` for ``periods`` and return ``calculation.json``.
+
+    Parameters
+    ----------
+    spark
+        A Glue or local Spark session.
+    store_root
+        The data store root (``s3://bucket/prefix`` or a local directory).
+    run_id
+        The run; its inputs are under ``runs/<run_id>/input`` and ``runs/<run_id>/reference``.
+    periods
+        The run's periods (``YYYY-MM``); must match ``input/batches.json``.
+
+    Returns
+    -------
+    dict
+        The document written to ``runs/<run_id>/calculation.json`` (docs/architecture.md).
+
+    Raises
+    ------
+    BatchFileError
+        A batch file has the wrong columns, or its row count differs from its manifest.
+    ValueError
+        ``batches.json`` is for other periods or another run.
+    """
+    store = DataStore(store_root)
+    prefix = f"runs/{run_id}"
+    store.delete(f"{prefix}/calculation.json")
+    for name in OUTPUTS:
+        store.delete_prefix(f"{prefix}/{name}")
+    batches = load_batch_list(store, run_id, periods)
+    with _session_conf(spark, WHOLE_FILE_READS):
+        frames = settle(
+            read_batches(spark, store, batches),
+            read_snapshot(spark, store, f"{prefix}/reference/matrix.parquet", MATRIX_SCHEMA),
+            read_snapshot(spark, store, f"{prefix}/reference/targets.parquet", TARGETS_SCHEMA),
+            read_snapshot(spark, store, f"{prefix}/reference/ledger.parquet", LEDGER_SCHEMA),
+            periods=periods,
+            run_id=run_id,
+        )
+        try:
+            document = _write_outputs(
+                store, prefix, frames, batches=batches, run_id=run_id, periods=periods
+            )
+        finally:
+            frames.release()
+    store.write_json(f"{prefix}/calculation.json", document)
+    return document
+
+
+# --------------------------------------------------------------------------- inputs
+def load_batch_list(store: DataStore, run_id: str, periods: Sequence[str]) -> list[BatchRef]:
+    """The batches of ``runs/<run_id>/input/batches.json``, sorted by (period, batch_id)."""
+    key = f"runs/{run_id}/input/batches.json"
+    document = store.read_json(key)
+    if document.get("run_id", run_id) != run_id:
+        raise ValueError(f"{key} belongs to run {document['run_id']}, not {run_id}")
+    if sorted(document.get("periods", periods)) != sorted(periods):
+        raise ValueError(f"{key} is for periods {document['periods']}, the job for {periods}")
+    batches = [
+        BatchRef(b["batch_id"], b["period"], b["key"], b["format"], int(b["row_count"]))
+        for b in document["batches"]
+    ]
+    stray = [b.batch_id for b in batches if b.period not in periods]
+    if stray:
+        raise ValueError(f"{key} lists batches outside the run's periods: {stray}")
+    return sorted(batches, key=lambda b: (b.period, b.batch_id))
+
+
+def read_snapshot(spark: SparkSession, store: DataStore, key: str, schema: StructType) -> DataFrame:
+    """A reference snapshot file cast to its contract schema."""
+    frame = spark.read.parquet(store.uri(key))
+    missing = [f.name for f in schema.fields if f.name not in frame.columns]
+    if missing:
+        raise ValueError(f"{key} lacks the columns {missing}")
+    return frame.select(*(F.col(f.name).cast(f.dataType) for f in schema.fields))
+
+
+def read_batches(spark: SparkSession, store: DataStore, batches: Sequence[BatchRef]) -> DataFrame:
+    """All batch rows as strings with their batch, period and line number.
+
+    CSV: the line number counts the header as line 1, so the first data row is line 2; blank
+    lines are not rows. Parquet: the row's 0-based position in the file + 2, the number the same
+    row would have in the CSV form of the batch.
+    """
+    names = [b.file_name for b in batches]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise BatchFileError(f"batch files share a file name: {duplicates}")
+    frames = [
+        _read_csv_group(spark, store, group, header)
+        for header, group in _csv_groups(store, [b for b in batches if b.format == "csv"])
+    ]
+    parquet = [b for b in batches if b.format == "parquet"]
+    if parquet:
+        frames.append(_read_parquet(spark, store, parquet))
+    unknown = [b.batch_id for b in batches if b.format not in ("csv", "parquet")]
+    if unknown:
+        raise BatchFileError(f"batches in an unknown format: {unknown}")
+    if not frames:
+        return spark.createDataFrame([], BATCH_ROWS_SCHEMA)
+    combined = frames[0]
+    for frame in frames[1:]:
+        combined = combined.unionByName(frame)
+    return combined
+
+
+def _check_columns(batch: BatchRef, columns: Sequence[str]) -> None:
+    missing = [c for c in TRANSACTION_COLUMNS if c not in columns]
+    extra = [c for c in columns if c not in TRANSACTION_COLUMNS]
+    if missing or extra or len(set(columns)) != len(columns):
+        raise BatchFileError(
+            f"{batch.key} (batch {batch.batch_id}): header has missing columns {missing}, "
+            f"unknown columns {extra} or repeats"
+        )
+
+
+def _csv_header(store: DataStore, batch: BatchRef) -> tuple[str, ...]:
+    with store.filesystem.open_input_stream(store.path(batch.key)) as stream:
+        head = stream.read(1 << 16).decode("utf-8-sig", errors="replace")
+    first_line = head.splitlines()[0] if head else ""
+    header = tuple(c.strip() for c in next(csv.reader(io.StringIO(first_line)), []))
+    _check_columns(batch, header)
+    return header
+
+
+def _csv_groups(
+    store: DataStore, batches: Sequence[BatchRef]
+) -> Iterator[tuple[tuple[str, ...], list[BatchRef]]]:
+    groups: dict[tuple[str, ...], list[BatchRef]] = {}
+    for batch in batches:
+        groups.setdefault(_csv_header(store, batch), []).append(batch)
+    yield from groups.items()
+
+
+def _batch_map(spark: SparkSession, batches: Sequence[BatchRef]) -> DataFrame:
+    return spark.createDataFrame(
+        [(b.file_name, b.batch_id, b.period) for b in batches],
+        "file_name string, batch_id string, period string",
+    )
+
+
+def _read_csv_group(
+    spark: SparkSession, store: DataStore, batches: Sequence[BatchRef], header: Sequence[str]
+) -> DataFrame:
+    ddl = ", ".join(f"`{c}` string" for c in header)
+    lines = spark.read.text([store.uri(b.key) for b in batches]).select(
+        "value",
+        F.col("_metadata.file_name").alias("file_name"),
+        (F.monotonically_increasing_id().bitwiseAND(_ROW_IN_PARTITION) + 1).alias("line_number"),
+    )
+    rows = lines.filter((F.col("line_number") > 1) & (F.trim("value") != "")).select(
+        "file_name", "line_number", F.from_csv("value", ddl).alias("row")
+    )
+    return rows.join(F.broadcast(_batch_map(spark, batches)), "file_name").select(
+        "batch_id",
+        "period",
+        "line_number",
+        *(F.col(f"row.`{c}`").alias(c) for c in TRANSACTION_COLUMNS),
+    )
+
+
+def _read_parquet(spark: SparkSession, store: DataStore, batches: Sequence[BatchRef]) -> DataFrame:
+    for batch in batches:
+        with store.filesystem.open_input_file(store.path(batch.key)) as handle:
+            _check_columns(batch, pq.read_schema(handle).names)
+    rows = spark.read.parquet(*(store.uri(b.key) for b in batches)).select(
+        F.col("_metadata.file_name").alias("file_name"),
+        (F.col("_metadata.row_index") + 2).alias("line_number"),
+        *(F.col(c).cast("string").alias(c) for c in TRANSACTION_COLUMNS),
+    )
+    return rows.join(F.broadcast(_batch_map(spark, batches)), "file_name").select(
+        *column_names(BATCH_ROWS_SCHEMA)
+    )
+
+
+@contextmanager
+def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in previous.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
+
+
+# --------------------------------------------------------------------------- outputs
+def with_parts(deltas: DataFrame, records: int) -> DataFrame:
+    """Add ``part``: about :data:`DELTA_RECORDS_PER_PART` records each, by transaction id hash."""
+    parts = max(1, math.ceil(records / DELTA_RECORDS_PER_PART))
+    return deltas.withColumn("part", F.pmod(F.xxhash64("transaction_id"), F.lit(parts)).cast("int"))
+
+
+def write_deterministic(
+    frame: DataFrame,
+    store: DataStore,
+    key: str,
+    *,
+    partition_by: Sequence[str] = (),
+    sort_by: Sequence[str],
+    tasks: int = 1,
+) -> None:
+    """Write ``frame`` as Parquet under ``key`` with stable content and file names.
+
+    Spark names files with a random job id; they are written to a scratch prefix and moved to
+    ``part-<task>.parquet``. An empty partitioned frame gets one empty file with the full schema.
+    """
+    scratch = f"{key}.__writing__"
+    store.delete_prefix(scratch)
+    store.delete_prefix(key)
+    ordered = frame.repartition(tasks, *partition_by) if partition_by else frame.coalesce(1)
+    writer = ordered.sortWithinPartitions(*partition_by, *sort_by).write.mode("overwrite")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.parquet(store.uri(scratch))
+    moved = _move_parts(store, scratch, key)
+    store.delete_prefix(scratch)
+    if not moved:
+        frame.limit(0).coalesce(1).write.mode("overwrite").parquet(store.uri(scratch))
+        _move_parts(store, scratch, key)
+        store.delete_prefix(scratch)
+
+
+def _move_parts(store: DataStore, scratch: str, key: str) -> int:
+    moved = 0
+    for source in store.list(scratch, recursive=True):
+        relative = source[len(scratch) + 1 :]
+        directory, name = posixpath.split(relative)
+        match = _SPARK_PART_NAME.match(name)
+        if not match:
+            continue  # _SUCCESS and checksum files
+        target = posixpath.join(key, directory, f"part-{match.group(1)}.parquet")
+        store.filesystem.move(store.path(source), store.path(target))
+        moved += 1
+    return moved
+
+
+def _write_outputs(
+    store: DataStore,
+    prefix: str,
+    frames: SettlementFrames,
+    *,
+    batches: Sequence[BatchRef],
+    run_id: str,
+    periods: Sequence[str],
+) -> dict[str, Any]:
+    tasks = max(1, len(periods))
+    write_deterministic(
+        frames.lines,
+        store,
+        f"{prefix}/lines",
+        partition_by=["period"],
+        sort_by=["transaction_id"],
+        tasks=tasks,
+    )
+    write_deterministic(
+        frames.dealer_summary,
+        store,
+        f"{prefix}/dealer_summary",
+        partition_by=["period"],
+        sort_by=["market", "dealer_id", "currency"],
+        tasks=tasks,
+    )
+    write_deterministic(
+        frames.rejects,
+        store,
+        f"{prefix}/rejects",
+        partition_by=["period"],
+        sort_by=["batch_id", "line_number"],
+        tasks=tasks,
+    )
+    counts = _batch_counts(frames, batches)
+    write_deterministic(
+        frames.batch_counts, store, f"{prefix}/batch_counts", sort_by=["period", "batch_id"]
+    )
+    deltas = frames.deltas.persist()
+    try:
+        records = deltas.count()
+        parted = with_parts(deltas, records)
+        write_deterministic(
+            parted,
+            store,
+            f"{prefix}/deltas",
+            partition_by=["part"],
+            sort_by=["transaction_id"],
+            tasks=max(1, math.ceil(records / DELTA_RECORDS_PER_PART)),
+        )
+        delta_summary = _delta_summary(parted, records)
+    finally:
+        deltas.unpersist()
+    return {
+        "run_id": run_id,
+        "periods": list(periods),
+        "rows_in": sum(b["rows_in"] for b in counts),
+        "rows_settled": sum(b["rows_settled"] for b in counts),
+        "rows_rejected": sum(b["rows_rejected"] for b in counts),
+        "batches": counts,
+        "totals": _line_totals(frames.lines),
+        "deltas": delta_summary,
+    }
+
+
+def _batch_counts(frames: SettlementFrames, batches: Sequence[BatchRef]) -> list[dict[str, Any]]:
+    found = {row["batch_id"]: row.asDict() for row in frames.batch_counts.collect()}
+    counts = []
+    for batch in batches:
+        row = found.get(batch.batch_id, {"rows_in": 0, "rows_settled": 0, "rows_rejected": 0})
+        if row["rows_in"] != batch.row_count:
+            raise BatchFileError(
+                f"{batch.key} (batch {batch.batch_id}): {row['rows_in']} rows read, "
+                f"the manifest says {batch.row_count}"
+            )
+        counts.append(
+            {
+                "batch_id": batch.batch_id,
+                "period": batch.period,
+                **{c: int(row[c]) for c in column_names(BATCH_COUNTS_SCHEMA)[2:]},
+            }
+        )
+    return counts
+
+
+def _money(value: Decimal | None) -> str:
+    return str((value or Decimal(0)).quantize(Decimal("0.01")))
+
+
+def _line_totals(lines: DataFrame) -> list[dict[str, str]]:
+    sale = F.col("event_type") == SALE
+    cancellation = F.col("event_type") == CANCELLATION
+    rows = (
+        lines.groupBy("currency")
+        .agg(
+            F.sum(F.when(sale, F.col("base_amount"))).alias("base_total"),
+            F.sum(F.when(sale, F.col("bonus_amount"))).alias("bonus_total"),
+            F.sum(F.when(cancellation, F.col("amount"))).alias("clawback_total"),
+            F.sum("amount").alias("total"),
+        )
+        .orderBy("currency")
+        .collect()
+    )
+    fields = ("base_total", "bonus_total", "clawback_total", "total")
+    return [{"currency": r["currency"], **{f: _money(r[f]) for f in fields}} for r in rows]
+
+
+def _delta_summary(parted: DataFrame, records: int) -> dict[str, Any]:
+    totals = parted.groupBy("currency").agg(F.sum("delta").alias("delta")).orderBy("currency")
+    parts = [r["part"] for r in parted.select("part").distinct().orderBy("part").collect()]
+    return {
+        "records": records,
+        "parts": parts,
+        "totals": [
+            {"currency": r["currency"], "delta": _money(r["delta"])} for r in totals.collect()
+        ],
+    }

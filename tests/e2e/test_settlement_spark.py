@@ -1,0 +1,141 @@
+"""End to end on one machine with the real calculation job on the shared Spark session (spec §9):
+generated months, reference uploads, submitted batches, the state machine, Core View's file sink.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow.dataset as pads
+import pytest
+
+from settlement.bootstrap import Adapters
+from settlement.cli.workflow import run_demo, submit_batch, upload
+from settlement.generator import GeneratedMonth, generate_month
+from state_machine.local import run_workflow
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+ROWS = 2_000
+
+
+def table(
+    workspace: Adapters, run_id: str, output: str, columns: list[str]
+) -> list[dict[str, Any]]:
+    store = workspace.store
+    prefix = f"runs/{run_id}/{output}"
+    if not any(True for _ in store.list(prefix, recursive=True)):
+        return []
+    dataset = pads.dataset(
+        store.path(prefix), filesystem=store.filesystem, format="parquet", partitioning="hive"
+    )
+    rows: list[dict[str, Any]] = dataset.to_table(columns=columns).to_pylist()
+    return rows
+
+
+def amounts(workspace: Adapters, run_id: str) -> dict[str, Decimal]:
+    lines = table(workspace, run_id, "lines", ["transaction_id", "amount"])
+    return {line["transaction_id"]: line["amount"] for line in lines}
+
+
+def report(workspace: Adapters, run_id: str) -> dict[str, Any]:
+    document: dict[str, Any] = workspace.store.read_json(f"runs/{run_id}/run_report.json")
+    return document
+
+
+def settle(workspace: Adapters, spark: Any, *periods: str) -> str:
+    execution = run_workflow(
+        workspace, {"periods": list(periods), "requested_by": "tests"}, spark=spark,
+        sleep=lambda _: None,
+    )  # fmt: skip
+    assert execution.status == "SUCCEEDED", f"{execution.error}: {execution.cause}"
+    run_id: str = execution.name
+    return run_id
+
+
+def load_month(workspace: Adapters, month: GeneratedMonth) -> None:
+    upload(workspace, "matrix", month.matrix_path)
+    upload(workspace, "targets", month.targets_path)
+    for batch in month.batches:
+        submit_batch(
+            workspace, batch.data_path, period=month.period, batch_id=batch.batch_id,
+            source=month.source,
+        )  # fmt: skip
+
+
+def test_demo_then_corrected_matrix_publishes_exactly_the_changes(
+    workspace: Adapters, spark: Any
+) -> None:
+    # GIVEN the demo: a generated month settled, then re-processed after a corrected DE matrix
+    outcome = run_demo(
+        workspace, rows=ROWS, seed=11, period="2026-10", spark=spark, show_output=False
+    )
+    first, second = outcome["first"], outcome["second"]
+    # THEN the first run published every settled line and reconciled with the generator's intent
+    first_report = report(workspace, first)
+    month: GeneratedMonth = outcome["month"]
+    assert first_report["rows"] == {
+        "in": ROWS,
+        "settled": month.valid_sales + month.valid_cancellations,
+        "rejected": month.rows_rejected,
+    }
+    assert first_report["records"] == len(amounts(workspace, first))
+    # AND the re-run published exactly the transactions whose amount changed, by the difference
+    before, after = amounts(workspace, first), amounts(workspace, second)
+    changed = {t for t in after if after[t] != before.get(t)}
+    assert changed, "the corrected matrix changed nothing"
+    deltas = table(workspace, second, "deltas", ["transaction_id", "delta", "market"])
+    assert {row["transaction_id"] for row in deltas} == changed
+    assert all(
+        row["delta"] == after[row["transaction_id"]] - before[row["transaction_id"]]
+        for row in deltas
+    )
+    assert {row["market"] for row in deltas} == {"DE"}
+    second_report = report(workspace, second)
+    assert second_report["records"] == len(changed)
+    expected = sum((row["delta"] for row in deltas), Decimal("0.00"))
+    published = sum((Decimal(entry["delta"]) for entry in second_report["published"]), Decimal(0))
+    assert published == expected
+    # AND re-running again with nothing changed publishes nothing and says so
+    third = settle(workspace, spark, "2026-10")
+    assert report(workspace, third)["records"] == 0
+    assert report(workspace, third)["published"] == []
+
+
+def test_two_periods_with_cancellations_across_them(
+    workspace: Adapters, spark: Any, tmp_path: Path
+) -> None:
+    # GIVEN September, and October whose cancellations reverse September sales
+    september = generate_month(tmp_path / "sep", rows=ROWS, seed=5, period="2026-09")
+    october = generate_month(
+        tmp_path / "oct", rows=ROWS, seed=6, period="2026-10", previous=september
+    )
+    load_month(workspace, september)
+    load_month(workspace, october)  # the October reference files carry September's targets too
+    # WHEN September is settled, then October on its own (clawbacks from the published ledger)
+    sep_run = settle(workspace, spark, "2026-09")
+    oct_run = settle(workspace, spark, "2026-10")
+    # THEN each cross-period cancellation claws back exactly what September published
+    published = amounts(workspace, sep_run)
+    lines = table(
+        workspace, oct_run, "lines",
+        ["transaction_id", "event_type", "original_transaction_id", "amount"],
+    )  # fmt: skip
+    clawbacks = [
+        line for line in lines
+        if line["event_type"] == "CANCELLATION" and line["original_transaction_id"] in published
+    ]  # fmt: skip
+    assert clawbacks, "the generator made no cross-period cancellation"
+    assert all(line["amount"] == -published[line["original_transaction_id"]] for line in clawbacks)
+    # AND re-processing both periods together (originals now in the same run) changes nothing
+    both = settle(workspace, spark, "2026-09", "2026-10")
+    assert report(workspace, both)["periods"] == ["2026-09", "2026-10"]
+    assert report(workspace, both)["records"] == 0
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for run_id in (sep_run, oct_run):
+        for entry in report(workspace, run_id)["totals"]:
+            totals[entry["currency"]] += Decimal(entry["total"])
+    combined = {e["currency"]: Decimal(e["total"]) for e in report(workspace, both)["totals"]}
+    assert combined == dict(totals)

@@ -1,0 +1,177 @@
+"""The workflow's own rules, end to end through the local runner and the real handlers.
+
+The calculation is the in-process stand-in of tests/fixtures/workflow.py (fast, no Spark): these
+tests are about locks, failures, dry runs, validation and re-runs, not about commissions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lambdas import open_run
+from settlement.bootstrap import Adapters
+from state_machine.local import run_workflow
+from state_machine.runner import Execution
+from tests.fixtures.workflow import FakeCalculation, put_batch, sale
+
+OCTOBER = {"periods": ["2026-10"], "requested_by": "tests"}
+
+
+def no_sleep(_: float) -> None:
+    return None
+
+
+def run(workspace: Adapters, request: dict[str, object], calculation: FakeCalculation) -> Execution:
+    return run_workflow(workspace, request, calculate=calculation, sleep=no_sleep)
+
+
+def coreview_runs(workspace: Adapters) -> list[str]:
+    sink = Path(workspace.settings.coreview_url.removeprefix("file://"))
+    return sorted(path.name for path in sink.iterdir()) if sink.exists() else []
+
+
+def published_records(workspace: Adapters, run_id: str) -> int:
+    report = workspace.store.read_json(f"runs/{run_id}/run_report.json")
+    records: int = report["records"]
+    return records
+
+
+def test_a_run_takes_the_operator_path_and_publishes(workspace: Adapters) -> None:
+    # GIVEN a submitted batch
+    put_batch(workspace.store, "b1", [sale(1), sale(2)])
+    # WHEN a run is started
+    execution = run(workspace, OCTOBER, FakeCalculation())
+    # THEN every step ran in order and Core View holds the run
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.entered_states == [
+        "Validate input and batches",
+        "Open run and lock periods",
+        "Export reference snapshot",
+        "Calculate commissions",
+        "Reconcile counts and totals",
+        "Dry run?",
+        "Announce run to Core View",
+        "Publish delta parts",
+        "Publish one part",
+        "Commit to Core View",
+        "Finalise run",
+        "Settlement complete",
+    ]
+    assert coreview_runs(workspace) == [execution.name]
+    run_record = workspace.database.runs.get_run(execution.name)
+    assert run_record is not None
+    assert run_record.state == "SUCCEEDED"
+    assert {"Calculate commissions", "Finalise run"} <= set(run_record.step_timings)
+
+
+def test_re_running_unchanged_inputs_publishes_nothing(workspace: Adapters) -> None:
+    put_batch(workspace.store, "b1", [sale(1), sale(2)])
+    first = run(workspace, OCTOBER, FakeCalculation())
+    second = run(workspace, OCTOBER, FakeCalculation())
+    assert (first.status, second.status) == ("SUCCEEDED", "SUCCEEDED")
+    assert published_records(workspace, first.name) == 2
+    assert published_records(workspace, second.name) == 0
+    assert second.output["delta_records"] == 0
+
+
+def test_a_withdrawn_batch_is_reversed_by_the_next_run(workspace: Adapters) -> None:
+    # GIVEN a published period whose batch is then withdrawn
+    put_batch(workspace.store, "b1", [sale(1)])
+    put_batch(workspace.store, "b2", [sale(2)])
+    assert run(workspace, OCTOBER, FakeCalculation()).status == "SUCCEEDED"
+    workspace.store.delete("incoming/transactions/b2.csv")
+    workspace.store.delete("incoming/transactions/b2.manifest.json")
+    # WHEN the period is re-run
+    again = run(workspace, OCTOBER, FakeCalculation())
+    # THEN the withdrawn transaction gets the reversing delta and the ledger marks it unsettled
+    report = workspace.store.read_json(f"runs/{again.name}/run_report.json")
+    assert report["published"] == [{"currency": "EUR", "delta": "-10.00"}]
+    ledger = {entry.transaction_id: entry for entry in workspace.database.ledger.entries()}
+    assert not ledger["T2"].settled
+    assert ledger["T1"].settled
+
+
+def test_an_overlapping_run_is_refused_naming_the_holder(workspace: Adapters) -> None:
+    # GIVEN a running run holding September and October
+    open_run.handle({"run_id": "run-holder", "periods": ["2026-09", "2026-10"]}, workspace)
+    put_batch(workspace.store, "b1", [sale(1)])
+    calculation = FakeCalculation()
+    # WHEN another run asks for October
+    execution = run(workspace, OCTOBER, calculation)
+    # THEN it fails at once naming the holder, computes nothing, and the holder keeps its lock
+    assert execution.status == "FAILED"
+    assert execution.error == "PeriodsHeldError"
+    assert "run-holder" in (execution.cause or "")
+    assert calculation.calls == 0
+    assert workspace.database.runs.get_run(execution.name) is None
+    holder = workspace.database.runs.get_run("run-holder")
+    assert holder is not None
+    assert holder.state == "RUNNING"
+    again = run(workspace, OCTOBER, FakeCalculation())
+    assert again.error == "PeriodsHeldError"
+
+
+def test_a_failed_calculation_leaves_the_run_failed_and_a_re_run_succeeds(
+    workspace: Adapters,
+) -> None:
+    # GIVEN a calculation that breaks
+    put_batch(workspace.store, "b1", [sale(1)])
+    broken = FakeCalculation(fail_with=RuntimeError("executor lost"))
+    # WHEN the run is started
+    failed = run(workspace, OCTOBER, broken)
+    # THEN it is FAILED with the job's message, nothing is published, October is free again
+    assert failed.status == "FAILED"
+    assert failed.entered_states[-2:] == ["Record failure and release periods", "Settlement failed"]
+    assert "executor lost" in (failed.cause or "")
+    record = workspace.database.runs.get_run(failed.name)
+    assert record is not None
+    assert record.state == "FAILED"
+    assert coreview_runs(workspace) == []
+    report = workspace.store.read_json(f"runs/{failed.name}/run_report.json")
+    assert report["state"] == "FAILED"
+    assert "executor lost" in report["error"]
+    # AND a re-run succeeds
+    rerun = run(workspace, OCTOBER, FakeCalculation())
+    assert rerun.status == "SUCCEEDED", rerun.cause
+    assert published_records(workspace, rerun.name) == 1
+
+
+def test_a_dry_run_publishes_nothing(workspace: Adapters) -> None:
+    put_batch(workspace.store, "b1", [sale(1), sale(2)])
+    execution = run(workspace, {**OCTOBER, "dry_run": True}, FakeCalculation())
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert "Announce run to Core View" not in execution.entered_states
+    assert coreview_runs(workspace) == []
+    assert workspace.database.ledger.entries() == []
+    report = workspace.store.read_json(f"runs/{execution.name}/run_report.json")
+    assert (report["computed_delta_records"], report["records"]) == (2, 0)
+    # AND a real run afterwards still publishes everything
+    real = run(workspace, OCTOBER, FakeCalculation())
+    assert published_records(workspace, real.name) == 2
+
+
+def test_an_invalid_batch_stops_the_run_before_any_computation(workspace: Adapters) -> None:
+    # GIVEN a batch whose row count disagrees with its manifest
+    put_batch(workspace.store, "good", [sale(1)])
+    put_batch(workspace.store, "short", [sale(2), sale(3)])
+    manifest = workspace.store.read_json("incoming/transactions/short.manifest.json")
+    workspace.store.write_json(
+        "incoming/transactions/short.manifest.json", {**manifest, "row_count": 3}
+    )
+    calculation = FakeCalculation()
+    # WHEN a run is started
+    execution = run(workspace, OCTOBER, calculation)
+    # THEN it fails at validation naming the batch, before any lock or computation
+    assert execution.status == "FAILED"
+    assert execution.error == "InvalidBatchesError"
+    assert "short:" in (execution.cause or "")
+    assert "2 rows, the manifest says 3" in (execution.cause or "")
+    assert calculation.calls == 0
+    assert workspace.database.runs.get_run(execution.name) is None
+    assert execution.entered_states[1] == "Record failure and release periods"
+
+
+def test_a_malformed_request_fails_with_the_reason(workspace: Adapters) -> None:
+    execution = run(workspace, {"from": "2026-10-01"}, FakeCalculation())
+    assert execution.error == "InvalidRequestError"
+    assert '"to" must be a date' in (execution.cause or "")

@@ -1,0 +1,51 @@
+"""λ finalise: ledger updated from the deltas, run report written, run SUCCEEDED."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from lambdas import finalise, open_run, reconcile, validate_batches
+from settlement.bootstrap import Adapters
+from tests.fixtures.workflow import FakeCalculation, put_batch, sale
+
+
+def calculated_run(workspace: Adapters, run_id: str, *, dry_run: bool = False) -> None:
+    put_batch(workspace.store, "b1", [sale(1), sale(2, price="2000.00")])
+    request = {"periods": ["2026-10"], "dry_run": dry_run, "requested_by": "ops"}
+    context = validate_batches.handle({"run_id": run_id, "request": request}, workspace)
+    open_run.handle(context, workspace)
+    FakeCalculation()(None, store_root=workspace.store.root_uri, run_id=run_id, periods=["2026-10"])
+    reconcile.handle({"run_id": run_id}, workspace)
+
+
+def test_finalise_applies_the_deltas_and_releases_the_periods(workspace: Adapters) -> None:
+    # GIVEN a published run
+    calculated_run(workspace, "r1")
+    # WHEN it is finalised (twice, as a retry would)
+    finalise.handle({"run_id": "r1", "dry_run": False}, workspace)
+    result = finalise.handle({"run_id": "r1", "dry_run": False}, workspace)
+    # THEN the ledger holds the new values once, the run SUCCEEDED and its periods are free
+    ledger = {
+        entry.transaction_id: entry.base_amount for entry in workspace.database.ledger.entries()
+    }
+    assert ledger == {"T1": Decimal("10.00"), "T2": Decimal("20.00")}
+    assert result["state"] == "SUCCEEDED"
+    assert workspace.database.runs.get_run("r1").state == "SUCCEEDED"  # type: ignore[union-attr]
+    open_run.handle({"run_id": "next", "periods": ["2026-10"]}, workspace)
+    report = workspace.store.read_json("runs/r1/run_report.json")
+    assert report["state"] == "SUCCEEDED"
+    assert report["inputs"][0]["batch_id"] == "b1"
+    assert report["published"] == [{"currency": "EUR", "delta": "30.00"}]
+    assert report["records"] == 2
+    assert report["totals"][0]["total"] == "30.00"
+
+
+def test_a_dry_run_leaves_the_ledger_alone(workspace: Adapters) -> None:
+    calculated_run(workspace, "dry", dry_run=True)
+    result = finalise.handle({"run_id": "dry", "dry_run": True}, workspace)
+    assert workspace.database.ledger.entries() == []
+    assert result["published_records"] == 0
+    report = workspace.store.read_json("runs/dry/run_report.json")
+    assert report["computed_delta_records"] == 2
+    assert report["published_to_core_view"] is False
+    assert report["dry_run"] is True

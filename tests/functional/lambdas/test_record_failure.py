@@ -1,0 +1,59 @@
+"""λ record_failure: FAILED, only the run's own periods released, a cause an operator can use."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lambdas import open_run, record_failure
+from settlement.bootstrap import Adapters
+from settlement.domain.ports import PeriodsHeldError
+
+
+def lambda_failure(error: str, message: str) -> dict[str, str]:
+    return {"Error": error, "Cause": json.dumps({"errorType": error, "errorMessage": message})}
+
+
+def test_a_run_that_never_opened_releases_nothing(workspace: Adapters) -> None:
+    # GIVEN a running run holding October, and a second execution refused at the lock
+    open_run.handle({"run_id": "holder", "periods": ["2026-10"]}, workspace)
+    message = "periods 2026-10 are held by running run holder"
+    state = {
+        "run_id": "late",
+        "periods": ["2026-10"],
+        "failure": lambda_failure("PeriodsHeldError", message),
+    }
+    # WHEN the refused execution records its failure
+    result = record_failure.handle({"run_id": "late", "state": state}, workspace)
+    # THEN the holder keeps its lock, and the cause names the holder
+    assert result["error"] == "PeriodsHeldError"
+    assert "held by running run holder" in result["cause"]
+    assert result["run_opened"] is False
+    assert workspace.database.runs.get_run("holder").state == "RUNNING"  # type: ignore[union-attr]
+    with pytest.raises(PeriodsHeldError, match="holder"):
+        open_run.handle({"run_id": "third", "periods": ["2026-10"]}, workspace)
+
+
+def test_an_opened_run_is_marked_failed_and_its_periods_released(workspace: Adapters) -> None:
+    open_run.handle({"run_id": "r1", "periods": ["2026-10"]}, workspace)
+    glue_cause = json.dumps({"Id": "jr_1", "JobName": "calc", "JobRunState": "FAILED",
+                             "ErrorMessage": "RuntimeError: out of memory"})  # fmt: skip
+    state = {"run_id": "r1", "failure": {"Error": "States.TaskFailed", "Cause": glue_cause}}
+    result = record_failure.handle({"run_id": "r1", "state": state}, workspace)
+    assert result["cause"] == "Glue job calc run jr_1 failed: RuntimeError: out of memory"
+    run = workspace.database.runs.get_run("r1")
+    assert run is not None
+    assert run.state == "FAILED"
+    assert "out of memory" in (run.error or "")
+    open_run.handle({"run_id": "r2", "periods": ["2026-10"]}, workspace)  # released
+    report = workspace.store.read_json("runs/r1/run_report.json")
+    assert report["state"] == "FAILED"
+    assert "out of memory" in report["error"]
+
+
+def test_a_plain_text_cause_is_kept() -> None:
+    error, cause = record_failure.describe_failure(
+        {"Error": "States.Timeout", "Cause": "took too long"}
+    )
+    assert (error, cause) == ("States.Timeout", "took too long")
