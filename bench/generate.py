@@ -36,7 +36,7 @@ def peak_rss_mib() -> float:
 
 def run(arguments: argparse.Namespace, out: Path) -> None:
     rss_before = peak_rss_mib()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     month = generate_month(
         out,
         rows=arguments.rows,
@@ -47,10 +47,15 @@ def run(arguments: argparse.Namespace, out: Path) -> None:
         fmt=arguments.fmt,
     )
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     size = sum(batch.data_path.stat().st_size for batch in month.batches)
     print(f"rows          {month.rows:,} in {len(month.batches)} {arguments.fmt} batches")
     print(f"wall time     {seconds:.1f} s")
     print(f"throughput    {month.rows / seconds:,.0f} rows/s")
+    # CPU time over all threads: on a shared machine the wall time also measures the neighbours.
+    print(
+        f"cpu time      {cpu_seconds:.1f} s ({month.rows / cpu_seconds:,.0f} rows per cpu-second)"
+    )
     print(f"peak RSS      {peak_rss_mib():.0f} MiB (after imports: {rss_before:.0f} MiB)")
     print(f"data on disk  {size / 2**20:,.0f} MiB")
 

@@ -311,6 +311,7 @@ def _move_parts(store: DataStore, scratch: str, key: str) -> int:
         if not match:
             continue  # _SUCCESS and checksum files
         target = posixpath.join(key, directory, f"part-{match.group(1)}.parquet")
+        store.filesystem.create_dir(store.path(posixpath.dirname(target)), recursive=True)
         store.filesystem.move(store.path(source), store.path(target))
         moved += 1
     return moved

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+from pathlib import Path
+from typing import Any
 
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import InfraConfig, SourcePaths
+from infra.config import PROJECT_ROOT, InfraConfig, SourcePaths
 from infra.stack import SettlementStack
 
 STACK_NAME = "Settlement"
@@ -50,9 +54,27 @@ def _environment() -> Environment | None:
     return Environment(account=account, region=region) if account and region else None
 
 
+def cdk_json_context(project_root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    """The ``context`` of ``cdk.json``: what a plain ``python -m infra.app`` runs with.
+
+    Under the CDK CLI the same values arrive through ``CDK_CONTEXT_JSON`` and win, together
+    with any ``-c key=value``.
+    """
+    cdk_json = project_root / "cdk.json"
+    if not cdk_json.exists():
+        return {}
+    context: dict[str, Any] = json.loads(cdk_json.read_text())["context"]
+    return context
+
+
 def main() -> None:
-    app, _ = build_app()
-    app.synth()
+    # The CLI chooses the output directory (CDK_OUTDIR); a plain run writes ./cdk.out.
+    outdir = None if os.environ.get("CDK_OUTDIR") else str(PROJECT_ROOT / "cdk.out")
+    app, stack = build_app(App(context=cdk_json_context(), outdir=outdir))
+    assembly = app.synth()
+    for message in assembly.get_stack_artifact(stack.artifact_id).messages:
+        print(f"{message.level}: {message.id}: {message.entry.data}", file=sys.stderr)
+    print(assembly.directory)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,9 @@ class InfraConfig:
                 f"context external_account_id: expected 12 digits, got {self.external_account_id!r}"
             )
         if not self.coreview_url.startswith(("https://", "http://")):
-            raise ContextError(f"context coreview_url: expected http(s) URL, got {self.coreview_url!r}")
+            raise ContextError(
+                f"context coreview_url: expected http(s) URL, got {self.coreview_url!r}"
+            )
         if self.glue_number_of_workers < 2:
             raise ContextError("context glue_number_of_workers: Glue needs at least 2 workers")
         if self.nat_gateways < 0:
@@ -76,7 +78,9 @@ class InfraConfig:
             ),
             glue_number_of_workers=_as_int(
                 "glue_number_of_workers",
-                _optional(node, "glue_number_of_workers", defaults["glue_number_of_workers"].default),
+                _optional(
+                    node, "glue_number_of_workers", defaults["glue_number_of_workers"].default
+                ),
             ),
             nat_gateways=_as_int(
                 "nat_gateways", _optional(node, "nat_gateways", defaults["nat_gateways"].default)

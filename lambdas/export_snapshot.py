@@ -20,12 +20,19 @@ def _adapters(settings: Settings) -> Adapters:
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    """The Lambda entry point: :func:`handle` on the adapters of this environment."""
+    return handle(event, _adapters(load_settings()))
+
+
+def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
     """Export ``runs/<run_id>/reference/{matrix,targets,ledger}.parquet``.
 
     Parameters
     ----------
     event
         ``{"run_id": str, "periods": ["YYYY-MM", …]}``; other keys are ignored.
+    adapters
+        The data store and database to use.
 
     Returns
     -------
@@ -38,7 +45,6 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         raise ValueError("export-snapshot needs a run_id in its input")
     if not isinstance(periods, list) or not all(isinstance(p, str) for p in periods):
         raise ValueError(f"export-snapshot for {run_id} needs periods as a list of YYYY-MM")
-    adapters = _adapters(load_settings())
     snapshot = export_snapshot(run_id, periods, store=adapters.store, database=adapters.database)
-    logger.info("reference snapshot exported", extra=snapshot)
+    logger.info("reference snapshot exported", extra={"snapshot": snapshot})
     return snapshot

@@ -31,7 +31,12 @@ def _adapters(settings: Settings) -> Adapters:
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    """Load every reference file named in the event.
+    """The Lambda entry point: :func:`handle` on the adapters of this environment."""
+    return handle(event, _adapters(load_settings()))
+
+
+def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
+    """Load every reference file named in the S3 event.
 
     Returns
     -------
@@ -43,7 +48,6 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     ReferenceFileRejectedError
         Naming each rejected file, its error count and the ``.errors.json`` report.
     """
-    adapters = _adapters(load_settings())
     loaded: list[dict[str, Any]] = []
     ignored: list[str] = []
     rejected: list[str] = []
@@ -61,12 +65,12 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
                 uploaded_by=uploaded_by,
             )
         except ReferenceUploadError as error:
-            logger.warning("reference file rejected", extra={"key": key, **error.as_dict()})
+            logger.warning("reference file rejected", extra={"key": key, "report": error.as_dict()})
             rejected.append(
                 f"{key}: {len(error.errors)} error(s), see {key}.errors.json ({error.errors[0]})"
             )
             continue
-        logger.info("reference file loaded", extra=result.as_dict())
+        logger.info("reference file loaded", extra={"upload": result.as_dict()})
         loaded.append(result.as_dict())
     if rejected:
         raise ReferenceFileRejectedError("rejected reference upload: " + "; ".join(rejected))

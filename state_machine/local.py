@@ -59,18 +59,12 @@ def new_run_id(now: datetime | None = None) -> str:
 
 def lambda_handlers(adapters: Adapters) -> dict[str, Handler]:
     """Function name -> in-process handler, every one on the same adapters."""
-    import importlib
+    from lambdas import export_snapshot, publish
 
-    from lambdas import publish
-
-    try:
-        export_snapshot: Any = importlib.import_module("lambdas.export_snapshot")
-    except ImportError:
-        export_snapshot = None
     modules: dict[str, Callable[[dict[str, Any], Any], Any]] = {
         "validate_batches": validate_batches.handle,
         "open_run": open_run.handle,
-        "export_snapshot": _export_snapshot_handle(export_snapshot),
+        "export_snapshot": export_snapshot.handle,
         "reconcile": reconcile.handle,
         "publish": publish.handle,
         "finalise": finalise.handle,
@@ -83,32 +77,13 @@ def _bound(handle: Callable[[dict[str, Any], Any], Any], adapters: Adapters) -> 
     return lambda event: handle(event, adapters)
 
 
-def _export_snapshot_handle(module: Any) -> Callable[[dict[str, Any], Any], Any]:
-    """``export_snapshot`` exposes ``handle(event, adapters)`` or only the use-case."""
-    if module is not None and hasattr(module, "handle"):
-        handle: Callable[[dict[str, Any], Any], Any] = module.handle
-        return handle
-    from settlement.domain.reference.service import export_snapshot
-
-    def run(event: dict[str, Any], adapters: Adapters) -> Any:
-        return export_snapshot(
-            event["run_id"], event["periods"], store=adapters.store, database=adapters.database
-        )
-
-    return run
-
-
 def calculation_job(
     spark: Callable[[], SparkSession | None], calculate: Calculation | None = None
 ) -> Callable[[dict[str, str]], Any]:
     """The Glue job's local stand-in: the job arguments → ``run_calculation`` on ``spark()``."""
 
     def run(arguments: dict[str, str]) -> Any:
-        job = calculate
-        if job is None:
-            from glue_jobs.job import run_calculation
-
-            job = run_calculation
+        job = calculate or _glue_job()
         return job(
             spark(),
             store_root=arguments["--store_root"],
@@ -117,6 +92,12 @@ def calculation_job(
         )
 
     return run
+
+
+def _glue_job() -> Calculation:
+    from glue_jobs.job import run_calculation
+
+    return run_calculation
 
 
 class StepClock:
@@ -132,7 +113,7 @@ class StepClock:
             return
         if event.kind == "entered":
             self._started[event.state] = time.monotonic()
-        elif event.kind in ("succeeded", "failed") and event.state in self._started:
+        elif event.kind in ("succeeded", "failed", "caught") and event.state in self._started:
             self._pending[event.state] = time.monotonic() - self._started.pop(event.state)
             self._flush()
 

@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from infra.components.storage import RUNS_PREFIX, TRANSACTIONS_PREFIX
 from infra.nag import (
     S3_GRANT_ACTIONS,
     acknowledge,
@@ -23,8 +24,6 @@ from infra.nag import (
     iam5_action_findings,
     iam5_arn_finding,
 )
-
-from infra.components.storage import RUNS_PREFIX, TRANSACTIONS_PREFIX
 from infra.packaging import zip_packages
 
 GLUE_VERSION = "5.0"
@@ -185,7 +184,6 @@ class CalculationJob(Construct):
                 ],
             ),
         )
-
 
 
 def _build_libraries_zip(project_root: Path) -> Path:

@@ -1,4 +1,4 @@
-"""The settlement database: RDS PostgreSQL 15, private, encrypted, credentials in Secrets Manager."""
+"""The settlement database: RDS PostgreSQL 15, private, encrypted, secret-held credentials."""
 
 from __future__ import annotations
 
@@ -33,7 +33,11 @@ class SettlementDatabase(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.security_group = ec2.SecurityGroup(
-            self, "SecurityGroup", vpc=vpc, description="Settlement PostgreSQL", allow_all_outbound=False
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description="Settlement PostgreSQL",
+            allow_all_outbound=False,
         )
         self.instance = rds.DatabaseInstance(
             self,

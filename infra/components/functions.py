@@ -24,7 +24,10 @@ from infra.nag import (
 )
 
 RUNTIME = lambda_.Runtime.PYTHON_3_11
-REFERENCE_SUFFIXES = (".csv", ".xlsx")  # not `.errors.json`: the rejection report must not re-trigger
+REFERENCE_SUFFIXES = (
+    ".csv",
+    ".xlsx",
+)  # not `.errors.json`: the rejection report must not re-trigger
 
 # Only the runtime packages go into the code asset; later patterns override earlier ones.
 CODE_ASSET_EXCLUDE = [
@@ -54,6 +57,7 @@ class FunctionSpec:
     reads: tuple[str, ...] = (_RUNS,)
     writes: tuple[str, ...] = (_RUNS,)
     deletes: tuple[str, ...] = (_RUNS,)  # outputs are rewritten whole when a step is re-driven
+    uses_database: bool = True
     calls_coreview: bool = False
 
 
@@ -64,10 +68,13 @@ FUNCTION_SPECS = (
         Duration.minutes(5),
         1024,
         reads=(_READ_INCOMING, _RUNS),
+        uses_database=False,
     ),
     FunctionSpec("OpenRun", "lambdas/open_run.handler", Duration.minutes(2), 512),
     FunctionSpec("ExportSnapshot", "lambdas/export_snapshot.handler", Duration.minutes(10), 2048),
-    FunctionSpec("Reconcile", "lambdas/reconcile.handler", Duration.minutes(5), 1024),
+    FunctionSpec(
+        "Reconcile", "lambdas/reconcile.handler", Duration.minutes(5), 1024, uses_database=False
+    ),
     FunctionSpec(
         "Publish", "lambdas/publish.handler", Duration.minutes(15), 1024, calls_coreview=True
     ),
@@ -80,7 +87,8 @@ FUNCTION_SPECS = (
         1024,
         reads=tuple(f"{prefix}*" for prefix in REFERENCE_PREFIXES),
         writes=tuple(f"{prefix}*" for prefix in REFERENCE_PREFIXES),
-        deletes=(),
+        # A successful re-upload removes the stale rejection report, nothing else.
+        deletes=tuple(f"{prefix}*.errors.json" for prefix in REFERENCE_PREFIXES),
     ),
 )
 
@@ -122,14 +130,17 @@ class SettlementFunctions(Construct):
         }
         self.by_id: dict[str, lambda_.Function] = {}
         for spec in FUNCTION_SPECS:
-            function = self._function(spec, code, layer, environment, vpc, subnets)
+            function = self._function(
+                spec, code=code, layer=layer, environment=environment, vpc=vpc, subnets=subnets
+            )
             for pattern in spec.reads:
                 bucket.grant_read(function, pattern)
             for pattern in spec.writes:
                 bucket.grant_put(function, pattern)
             for pattern in spec.deletes:
                 bucket.grant_delete(function, pattern)
-            database_secret.grant_read(function)
+            if spec.uses_database:
+                database_secret.grant_read(function)
             if spec.calls_coreview:
                 coreview_token.grant_read(function)
             self.by_id[spec.construct_id] = function
@@ -139,6 +150,7 @@ class SettlementFunctions(Construct):
     def _function(
         self,
         spec: FunctionSpec,
+        *,
         code: lambda_.Code,
         layer: lambda_.ILayerVersion,
         environment: dict[str, str],
@@ -199,7 +211,9 @@ class SettlementFunctions(Construct):
             iam4_finding("service-role/AWSLambdaBasicExecutionRole"),
             iam4_finding("service-role/AWSLambdaVPCAccessExecutionRole"),
         )
-        patterns = {p for spec in FUNCTION_SPECS for p in (*spec.reads, *spec.writes, *spec.deletes)}
+        patterns = {
+            p for spec in FUNCTION_SPECS for p in (*spec.reads, *spec.writes, *spec.deletes)
+        }
         acknowledge(
             self,
             "Object wildcards are confined to the prefixes each function owns (runs/, landing "

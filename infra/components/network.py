@@ -32,7 +32,9 @@ class Network(Construct):
         )
         subnets = [ec2.SubnetConfiguration(name="app", subnet_type=self.app_subnet_type)]
         if nat_gateways:
-            subnets.insert(0, ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC))
+            subnets.insert(
+                0, ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC)
+            )
         self.vpc = ec2.Vpc(
             self,
             "Vpc",

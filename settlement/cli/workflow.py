@@ -132,7 +132,12 @@ def run_with_progress(adapters: Adapters, request: Mapping[str, Any], **options:
 
 
 def _progress(update: Callable[[str], None]) -> Callable[[Any], None]:
-    marks = {"succeeded": "[green]✓[/]", "failed": "[red]✗[/]", "retrying": "[yellow]↻[/]"}
+    marks = {
+        "succeeded": "[green]✓[/]",
+        "failed": "[red]✗[/]",
+        "caught": "[red]✗[/]",
+        "retrying": "[yellow]↻[/]",
+    }
 
     def show(event: Any) -> None:
         if event.scope:
@@ -157,7 +162,10 @@ def runs(
     if as_json:
         typer.echo(json.dumps([run_json(record) for record in records], indent=2))
         return
-    table = Table("run id", "state", "periods", "dry run", "requested by", "started", "error")
+    table = Table()
+    table.add_column("run id", no_wrap=True)
+    for header in ("state", "periods", "dry run", "requested by", "started", "error"):
+        table.add_column(header)
     for record in records:
         table.add_row(
             record.run_id,
@@ -166,7 +174,7 @@ def runs(
             "yes" if record.dry_run else "",
             record.requested_by,
             f"{record.created_at:%Y-%m-%d %H:%M:%S}",
-            (record.error or "")[:80],
+            (record.error or "")[:60],
         )
     console.print(table)
 
@@ -213,14 +221,16 @@ def print_run(record: RunRecord, report: Mapping[str, Any] | None) -> None:
         console.print(f"[red]error:[/] {record.error}")
     if report is None:
         return
-    batches = Table("batch", "period", "rows in", "settled", "rejected", title="Batches")
-    for batch in report.get("batches", []):
-        batches.add_row(
-            *(str(batch.get(k)) for k in ("batch_id", "period", "rows_in")),
-            *(str(batch.get(k)) for k in ("rows_settled", "rows_rejected")),
-        )
-    console.print(batches)
-    print_totals(report.get("totals", []), report.get("published", []))
+    if report.get("batches"):
+        batches = Table("batch", "period", "rows in", "settled", "rejected", title="Batches")
+        for batch in report["batches"]:
+            batches.add_row(
+                *(str(batch.get(k)) for k in ("batch_id", "period", "rows_in")),
+                *(str(batch.get(k)) for k in ("rows_settled", "rows_rejected")),
+            )
+        console.print(batches)
+    if report.get("totals"):
+        print_totals(report["totals"], report.get("published", []))
     console.print(f"delta records published: {report.get('records', 0)}")
     if report.get("timings"):
         steps = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in report["timings"].items())

@@ -270,9 +270,9 @@ def encode_record(record: DeltaRecord) -> bytes:
     return (
         f'{{"transaction_id":{esc(record.transaction_id)},"period":{esc(record.period)},'
         f'"dealer_id":{esc(record.dealer_id)},"currency":{esc(record.currency)},'
-        f'"base_delta":"{record.base_delta}","bonus_delta":"{record.bonus_delta}",'
-        f'"delta":"{record.delta}","base_amount":"{record.base_amount}",'
-        f'"bonus_amount":"{record.bonus_amount}"}}'
+        f'"base_delta":"{record.base_delta!s}","bonus_delta":"{record.bonus_delta!s}",'
+        f'"delta":"{record.delta!s}","base_amount":"{record.base_amount!s}",'
+        f'"bonus_amount":"{record.bonus_amount!s}"}}'
     ).encode("ascii")
 
 

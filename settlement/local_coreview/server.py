@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from settlement.local_coreview.app import create_app
-from settlement.local_coreview.faults import FaultConfig, FaultInjector
+from settlement.local_coreview.faults import DroppedConnectionError, FaultConfig, FaultInjector
 from settlement.local_coreview.store import CoreViewStore
 
 
@@ -39,6 +40,17 @@ class ServerHandle:
         self.stop()
 
 
+class _HideInjectedDrops(logging.Filter):
+    """uvicorn logs a traceback per dropped connection; injected ones are expected."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, DroppedConnectionError)
+
+
+_HIDE_INJECTED_DROPS = _HideInjectedDrops()
+
+
 def build_server(
     *,
     db: str | Path,
@@ -47,6 +59,7 @@ def build_server(
     log_level: str = "warning",
 ) -> tuple[uvicorn.Server, CoreViewStore, FaultInjector]:
     """The uvicorn server for the app over the SQLite file ``db`` (not yet started)."""
+    logging.getLogger("uvicorn.error").addFilter(_HIDE_INJECTED_DROPS)
     store = CoreViewStore(db)
     injector = FaultInjector(create_app(store, token), faults or FaultConfig())
     config = uvicorn.Config(

@@ -22,6 +22,7 @@ from typing import Any
 from settlement.domain.publishing import (
     MAX_BATCH_RECORDS,
     RECORD_FIELDS,
+    CurrencyTotals,
     InvalidDeltaRecordError,
     RunFigures,
     TotalsAccumulator,
@@ -49,6 +50,7 @@ CREATE TABLE IF NOT EXISTS batches (
 _MONEY = re.compile(r"-?\d{1,16}(\.\d{1,2})?")
 _FIELD_SET = frozenset(RECORD_FIELDS)
 _TEXT_FIELDS = ("transaction_id", "period", "dealer_id", "currency")
+_MONEY_FIELDS = RECORD_FIELDS[4:]
 
 
 class CoreViewProblemError(Exception):
@@ -234,16 +236,25 @@ def _validate_batch(body: bytes) -> tuple[int, RunFigures]:
         raise CoreViewProblemError(
             413, "batch_too_large", f"{len(records)} records; at most {MAX_BATCH_RECORDS}"
         )
-    accumulator = TotalsAccumulator()
+    sums: dict[str, list[Decimal]] = {}
+    money, fields = _MONEY.fullmatch, _FIELD_SET
     for index, record in enumerate(records):
-        _validate_record(record, index)
-        accumulator.add_values(
-            record["currency"],
-            Decimal(record["base_delta"]),
-            Decimal(record["bonus_delta"]),
-            Decimal(record["delta"]),
-        )
-    return len(records), accumulator.figures()
+        # Fast path: one combined check per record; the slow path names the bad field.
+        if not (
+            type(record) is dict
+            and record.keys() == fields
+            and all(type(record[name]) is str and record[name] for name in _TEXT_FIELDS)
+            and all(type(record[name]) is str and money(record[name]) for name in _MONEY_FIELDS)
+        ):
+            _validate_record(record, index)
+        totals = sums.get(record["currency"])
+        if totals is None:
+            totals = sums[record["currency"]] = [Decimal("0.00")] * 3
+        totals[0] += Decimal(record["base_delta"])
+        totals[1] += Decimal(record["bonus_delta"])
+        totals[2] += Decimal(record["delta"])
+    figures = RunFigures(len(records), tuple(CurrencyTotals(c, *t) for c, t in sums.items()))
+    return len(records), figures
 
 
 def _validate_record(record: Any, index: int) -> None:
@@ -254,7 +265,7 @@ def _validate_record(record: Any, index: int) -> None:
     for name in _TEXT_FIELDS:
         if not isinstance(record[name], str) or not record[name]:
             raise CoreViewProblemError(422, "invalid_record", f"records[{index}].{name} is empty")
-    for name in RECORD_FIELDS[4:]:
+    for name in _MONEY_FIELDS:
         value = record[name]
         if not isinstance(value, str) or not _MONEY.fullmatch(value):
             raise CoreViewProblemError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,8 @@ from infra.config import PROJECT_ROOT, ContextError, InfraConfig, SourcePaths
 REQUIRED = {"external_account_id": "210987654321", "coreview_url": "https://cv.example.com"}
 
 
-def config_from(context: dict[str, object]) -> InfraConfig:
-    return InfraConfig.from_context(App(context=context).node)
+def config_from(context: Mapping[str, object]) -> InfraConfig:
+    return InfraConfig.from_context(App(context=dict(context)).node)
 
 
 def test_defaults_apply_when_only_required_values_are_given() -> None:
@@ -29,7 +30,12 @@ def test_defaults_apply_when_only_required_values_are_given() -> None:
 def test_string_values_from_the_command_line_are_converted() -> None:
     # GIVEN `-c` style string values WHEN read THEN numbers and booleans are typed
     config = config_from(
-        {**REQUIRED, "glue_number_of_workers": "4", "nat_gateways": "1", "database_multi_az": "false"}
+        {
+            **REQUIRED,
+            "glue_number_of_workers": "4",
+            "nat_gateways": "1",
+            "database_multi_az": "false",
+        }
     )
     assert (config.glue_number_of_workers, config.nat_gateways) == (4, 1)
     assert config.database_multi_az is False

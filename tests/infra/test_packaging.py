@@ -51,5 +51,5 @@ def test_content_change_changes_the_archive(tmp_path: Path) -> None:
 def test_a_directory_that_is_not_a_package_is_refused(tmp_path: Path) -> None:
     # GIVEN a directory without __init__.py WHEN zipped THEN the error names it
     (tmp_path / "loose").mkdir()
-    with pytest.raises(FileNotFoundError, match="not a Python package: .*loose"):
+    with pytest.raises(FileNotFoundError, match=r"not a Python package: .*loose"):
         zip_packages(tmp_path, ["loose"], tmp_path / "libs.zip")

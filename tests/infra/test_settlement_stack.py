@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
-from cfnlint.api import ManualArgs, lint
+from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
 
 from infra.app import build_app
 from infra.components.workflow import FUNCTION_SUBSTITUTIONS, GLUE_RUN_ACTIONS, JOB_SUBSTITUTION
@@ -87,7 +86,7 @@ def write_stand_in_asl(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     workdir = tmp_path_factory.mktemp("infra")
     write_stand_in_asl(workdir / "settlement.asl.json")
     (workdir / "calculate_commissions.py").write_text("print('stand-in')\n")
@@ -101,7 +100,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
     app, stack = build_app(App(context=context, outdir=str(workdir / "cdk.out")), sources=sources)
     assembly = app.synth()  # raises if cdk-nag reports an unacknowledged finding
     raw = assembly.get_stack_artifact(stack.artifact_id).template
-    yield Synthesized(stack, Template.from_json(raw), raw, workdir / "cdk.out")
+    return Synthesized(stack, Template.from_json(raw), raw, workdir / "cdk.out")
 
 
 def test_data_bucket_is_encrypted_private_versioned_and_ssl_only(synthesized: Synthesized) -> None:
@@ -134,7 +133,8 @@ def test_data_bucket_is_encrypted_private_versioned_and_ssl_only(synthesized: Sy
 
 
 def test_external_account_may_only_write_transaction_batches(synthesized: Synthesized) -> None:
-    # GIVEN the external account WHEN its grants are read THEN it only puts under incoming/transactions/
+    # GIVEN the external account WHEN its grants are read
+    # THEN it may only put objects under incoming/transactions/
     statements = [
         statement
         for policy in synthesized.resources("AWS::S3::BucketPolicy").values()
@@ -168,6 +168,44 @@ def test_one_python_311_lambda_per_handler(synthesized: Synthesized) -> None:
         assert variables["SETTLE_DATA_STORE"]["Fn::Join"][1][0] == "s3://"
 
 
+def statements_of(synthesized: Synthesized, handler: str) -> str:
+    """All policy statements of the function running ``handler``, as JSON text."""
+    (properties,) = (
+        p for p in synthesized.settlement_functions().values() if p["Handler"] == handler
+    )
+    role = {"Ref": properties["Role"]["Fn::GetAtt"][0]}
+    return json.dumps(
+        [
+            statement
+            for policy in synthesized.resources("AWS::IAM::Policy").values()
+            if role in policy["Properties"]["Roles"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+    )
+
+
+def test_grants_follow_what_each_function_touches(synthesized: Synthesized) -> None:
+    # GIVEN each function's role WHEN its policies are read THEN only what it needs
+    stack = synthesized.stack
+    token = json.dumps(stack.resolve(stack.coreview_token.secret_arn))
+    database_secret = json.dumps(stack.resolve(stack.database.secret.secret_arn))
+    for handler in HANDLERS:
+        statements = statements_of(synthesized, handler)
+        # THEN only publish may read the Core View token
+        assert (token in statements) == (handler == "lambdas/publish.handler"), handler
+        # AND the functions that never open the database cannot read its credentials
+        touches_db = handler not in {
+            "lambdas/validate_batches.handler",
+            "lambdas/reconcile.handler",
+        }
+        assert (database_secret in statements) == touches_db, handler
+    # AND the reference parser touches only the reference prefixes, deleting only error reports
+    parser = statements_of(synthesized, "lambdas/parse_reference.handler")
+    assert "/runs/" not in parser
+    assert "/incoming/transactions/" not in parser
+    assert parser.count(".errors.json") == 2
+
+
 def test_lambda_code_asset_holds_only_the_runtime_packages(synthesized: Synthesized) -> None:
     # GIVEN the staged code asset of the functions WHEN listed THEN only settlement/ and lambdas/
     (properties, *_) = synthesized.settlement_functions().values()
@@ -179,7 +217,8 @@ def test_lambda_code_asset_holds_only_the_runtime_packages(synthesized: Synthesi
 
 
 def test_reference_uploads_notify_the_parser(synthesized: Synthesized) -> None:
-    # GIVEN the notification resource WHEN read THEN matrix and targets uploads (csv/xlsx) trigger it
+    # GIVEN the notification resource WHEN read
+    # THEN csv/xlsx uploads under the matrix and targets prefixes trigger the parser
     _, notifications = synthesized.only("Custom::S3BucketNotifications")
     configurations = notifications["Properties"]["NotificationConfiguration"][
         "LambdaFunctionConfigurations"

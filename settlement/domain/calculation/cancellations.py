@@ -22,8 +22,6 @@ from settlement.domain.calculation.rows import (
 from settlement.domain.reasons import RejectReason
 from settlement.domain.schemas import CANCELLATION, SALE
 
-ORIGINAL_COLUMNS = ("original_in_run", "original_in_ledger")
-
 
 def _settled_elsewhere(ledger: DataFrame, periods: Sequence[str], event_type: str) -> DataFrame:
     return ledger.filter(
@@ -78,6 +76,19 @@ def _check_cancellations(ledger: DataFrame, periods: Sequence[str]) -> Transform
                     ),
                 )
             )
+            .transform(
+                reject_when(
+                    F.col("currency") != _original_currency(),
+                    RejectReason.CURRENCY_MISMATCH,
+                    F.concat_ws(
+                        " ",
+                        F.lit("currency"),
+                        F.col("currency"),
+                        F.lit("differs from the original sale's"),
+                        _original_currency(),
+                    ),
+                )
+            )
             .withColumns(
                 {
                     "cancellation_rank": F.row_number().over(order),
@@ -107,19 +118,6 @@ def _check_cancellations(ledger: DataFrame, periods: Sequence[str]) -> Transform
                     ),
                 )
             )
-            .transform(
-                reject_when(
-                    F.col("currency") != _original_currency(),
-                    RejectReason.CURRENCY_MISMATCH,
-                    F.concat_ws(
-                        " ",
-                        F.lit("currency"),
-                        F.col("currency"),
-                        F.lit("differs from the original sale's"),
-                        _original_currency(),
-                    ),
-                )
-            )
             .drop(
                 "cancellation_rank",
                 "first_cancellation",
@@ -133,8 +131,8 @@ def _check_cancellations(ledger: DataFrame, periods: Sequence[str]) -> Transform
 
 def resolve_cancellations(ledger: DataFrame, periods: Sequence[str]) -> Transform:
     """Attach ``original_in_run`` / ``original_in_ledger`` to cancellations still good and apply
-    ORIGINAL_NOT_FOUND, ALREADY_CANCELLED (first in run order wins; a published cancellation
-    wins over all) and CURRENCY_MISMATCH (a cancellation must carry its original's currency)."""
+    ORIGINAL_NOT_FOUND, CURRENCY_MISMATCH (a cancellation must carry its original's currency)
+    and ALREADY_CANCELLED (the first valid one in run order wins; a published one wins over all)."""
 
     def transform(rows: DataFrame) -> DataFrame:
         pending = is_cancellation() & still_good()
@@ -153,11 +151,7 @@ def resolve_cancellations(ledger: DataFrame, periods: Sequence[str]) -> Transfor
             .drop("run_original_id", "ledger_original_id")
             .transform(_check_cancellations(ledger, periods))
         )
-        empty_run = F.lit(None).cast(cancellations.schema["original_in_run"].dataType)
-        empty_ledger = F.lit(None).cast(cancellations.schema["original_in_ledger"].dataType)
-        others = rows.filter(~pending | pending.isNull()).withColumns(
-            {"original_in_run": empty_run, "original_in_ledger": empty_ledger}
-        )
-        return others.unionByName(cancellations)
+        others = rows.filter(~pending | pending.isNull())
+        return others.unionByName(cancellations, allowMissingColumns=True)
 
     return transform

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from settlement.domain.reference.reading import Cell, Formula
 
 DECIMAL_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
-INTEGER_TEXT = re.compile(r"[+]?\d+")
+INTEGER_TEXT = re.compile(r"[+-]?\d+")
 DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
 PERIOD_TEXT = re.compile(r"(\d{4})-(\d{2})")
 

@@ -71,10 +71,8 @@ def parse_matrix(file_name: str, data: bytes) -> list[MatrixRow]:
         Carrying every error found, each with file, row, column and reason.
     """
     table = _table_or_raise(file_name, data, sheet="matrix")
-    errors = _check_columns(file_name, table, MATRIX_REQUIRED, MATRIX_OPTIONAL)
-    if errors:
-        raise ReferenceUploadError(file_name, errors)
-    reader = _RowReader(file_name, table.header)
+    column_errors = _check_columns(file_name, table, MATRIX_REQUIRED, MATRIX_OPTIONAL)
+    reader = _RowReader(file_name, table.header, MATRIX_REQUIRED)
     parsed: list[tuple[int, MatrixRow]] = []
     for number, values in table.rows:
         row = reader.matrix_row(number, values)
@@ -83,7 +81,7 @@ def parse_matrix(file_name: str, data: bytes) -> list[MatrixRow]:
     # The whole-file rules run over the rows that are valid on their own, so one upload
     # reports both kinds of problem at once.
     file_errors = _currency_errors(file_name, parsed) + _overlap_errors(file_name, parsed)
-    errors = sorted(reader.errors + file_errors, key=lambda error: error.row or 0)
+    errors = column_errors + sorted(reader.errors + file_errors, key=lambda error: error.row or 0)
     if errors:
         raise ReferenceUploadError(file_name, errors)
     return [row for _, row in parsed]
@@ -98,16 +96,14 @@ def parse_targets(file_name: str, data: bytes) -> list[TargetRow]:
         Carrying every error found, including duplicate (dealer_id, period) rows.
     """
     table = _table_or_raise(file_name, data, sheet="targets")
-    errors = _check_columns(file_name, table, TARGETS_REQUIRED, ())
-    if errors:
-        raise ReferenceUploadError(file_name, errors)
-    reader = _RowReader(file_name, table.header)
+    column_errors = _check_columns(file_name, table, TARGETS_REQUIRED, ())
+    reader = _RowReader(file_name, table.header, TARGETS_REQUIRED)
     parsed: list[tuple[int, TargetRow]] = []
     for number, values in table.rows:
         row = reader.target_row(number, values)
         if row is not None:
             parsed.append((number, row))
-    errors = reader.errors + _duplicate_target_errors(file_name, parsed)
+    errors = column_errors + reader.errors + _duplicate_target_errors(file_name, parsed)
     if errors:
         raise ReferenceUploadError(file_name, errors)
     return [row for _, row in parsed]
@@ -157,10 +153,13 @@ class _RowReader:
 
     file_name: str
     header: list[str]
+    required: tuple[str, ...]
 
     def __post_init__(self) -> None:
         self.errors: list[UploadError] = []
         self._index = {name: position for position, name in enumerate(self.header)}
+        # Missing columns are reported once, on the header; their rows cannot be complete.
+        self._incomplete = any(name not in self._index for name in self.required)
 
     def matrix_row(self, number: int, values: list[Cell]) -> MatrixRow | None:
         before = len(self.errors)
@@ -179,7 +178,7 @@ class _RowReader:
             self._error(number, "min_attainment", "must be 0 for a BASE row (tiers are BONUS)")
         if valid_from is not None and valid_to is not None and valid_to <= valid_from:
             self._error(number, "valid_to", f"must be after valid_from ({valid_from})")
-        if len(self.errors) > before:
+        if len(self.errors) > before or self._incomplete:
             return None
         assert market
         assert series
@@ -209,7 +208,7 @@ class _RowReader:
         dealer_id = get("dealer_id", _short_text)
         period = get("period", cells.period)
         target_units = get("target_units", _target_units)
-        if len(self.errors) > before:
+        if len(self.errors) > before or self._incomplete:
             return None
         assert market
         assert dealer_id
@@ -220,7 +219,9 @@ class _RowReader:
     def _getter(self, number: int, values: list[Cell]) -> _Getter:
         def get(column: str, convert: Callable[[Cell], T], *, optional: bool = False) -> T | None:
             position = self._index.get(column)
-            cell = values[position] if position is not None and position < len(values) else None
+            if position is None:
+                return None
+            cell = values[position] if position < len(values) else None
             if cells.is_blank(cell):
                 if not optional:
                     self._error(number, column, "required value is empty")

@@ -1,0 +1,256 @@
+"""The calculation job end to end on a temp data store: files in, Parquet and the marker out."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import SparkSession
+
+from glue_jobs.job import BatchFileError, run_calculation
+from settlement.adapters.storage import DataStore
+from settlement.domain.schemas import TRANSACTION_COLUMNS
+from tests.fixtures.calculation import cancel, tx
+
+pytestmark = pytest.mark.spark
+
+MONEY = pa.decimal128(18, 2)
+MATRIX = pa.schema(
+    [
+        ("matrix_version", pa.string()),
+        ("market", pa.string()),
+        ("series", pa.string()),
+        ("channel", pa.string()),
+        ("component", pa.string()),
+        ("min_attainment", pa.decimal128(12, 6)),
+        ("rate", pa.decimal128(7, 6)),
+        ("amount_per_unit", MONEY),
+        ("currency", pa.string()),
+        ("valid_from", pa.date32()),
+        ("valid_to", pa.date32()),
+    ]
+)
+TARGETS = pa.schema(
+    [
+        ("target_version", pa.string()),
+        ("market", pa.string()),
+        ("dealer_id", pa.string()),
+        ("period", pa.string()),
+        ("target_units", pa.int64()),
+    ]
+)
+LEDGER = pa.schema(
+    [
+        ("transaction_id", pa.string()),
+        ("period", pa.string()),
+        ("event_type", pa.string()),
+        ("original_transaction_id", pa.string()),
+        ("dealer_id", pa.string()),
+        ("market", pa.string()),
+        ("currency", pa.string()),
+        ("base_amount", MONEY),
+        ("bonus_amount", MONEY),
+        ("settled", pa.bool_()),
+    ]
+)
+Row = dict[str, str | None]
+
+
+def _csv_bytes(rows: Sequence[Row]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(TRANSACTION_COLUMNS)
+    for row in rows:
+        writer.writerow(["" if row[c] is None else row[c] for c in TRANSACTION_COLUMNS])
+    return out.getvalue().encode()
+
+
+def _parquet_bytes(rows: Sequence[Row]) -> bytes:
+    table = pa.table({c: pa.array([r[c] for r in rows], pa.string()) for c in TRANSACTION_COLUMNS})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def build_store(
+    root: Path,
+    run_id: str,
+    batches: Sequence[tuple[str, str, str, Sequence[Row]]],
+    *,
+    ledger: Sequence[dict[str, Any]] = (),
+    periods: Sequence[str] = ("2026-10",),
+) -> DataStore:
+    """A data store holding batches (id, period, format, rows), batches.json and a snapshot."""
+    store = DataStore(str(root))
+    listed = []
+    for batch_id, period, fmt, rows in batches:
+        key = f"incoming/transactions/{batch_id}.{fmt}"
+        data = _csv_bytes(rows) if fmt == "csv" else _parquet_bytes(rows)
+        store.write_bytes(key, data)
+        listed.append(
+            {
+                "batch_id": batch_id,
+                "period": period,
+                "key": key,
+                "format": fmt,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "row_count": len(rows),
+                "source": "test",
+            }
+        )
+    store.write_json(
+        f"runs/{run_id}/input/batches.json",
+        {"run_id": run_id, "periods": list(periods), "batches": listed},
+    )
+    matrix = [
+        ("m1", "DE", "*", "*", "BASE", "0", "0.03", "100"),
+        ("m1", "DE", "*", "*", "BONUS", "1.0", "0.01", "0"),
+    ]
+    matrix_table = pa.Table.from_pylist(
+        [
+            dict(
+                zip(MATRIX.names[:5], m[:5], strict=True),
+                min_attainment=Decimal(m[5]),
+                rate=Decimal(m[6]),
+                amount_per_unit=Decimal(m[7]),
+                currency="EUR",
+                valid_from=date(2026, 1, 1),
+                valid_to=None,
+            )
+            for m in matrix
+        ],
+        MATRIX,
+    )
+    targets = [("t1", "DE", d, p, 2) for d in ("D1", "D2") for p in periods]
+    ref = f"runs/{run_id}/reference"
+    Path(store.path(ref)).mkdir(parents=True)
+    pq.write_table(matrix_table, store.path(f"{ref}/matrix.parquet"))
+    pq.write_table(
+        pa.Table.from_pylist([dict(zip(TARGETS.names, t, strict=True)) for t in targets], TARGETS),
+        store.path(f"{ref}/targets.parquet"),
+    )
+    pq.write_table(pa.Table.from_pylist(list(ledger), LEDGER), store.path(f"{ref}/ledger.parquet"))
+    return store
+
+
+CSV_ROWS: list[Row] = [
+    tx("T1", net_price="1000.00"),
+    tx("T2", dealer_id="D2", net_price="2000.50"),
+    tx("T3", net_price="-5"),
+    tx("T1", net_price="1000.00"),
+]
+PARQUET_ROWS: list[Row] = [
+    tx("T4", net_price="3000.00"),
+    cancel("C1", "T2", dealer_id="D2"),
+    tx("T5", event_date="2026-11-01"),
+]
+
+
+def _read(store: DataStore, key: str) -> pa.Table:
+    return pads.dataset(store.path(key), format="parquet", partitioning="hive").to_table()
+
+
+def _files(store: DataStore, run_id: str, name: str) -> dict[str, bytes]:
+    prefix = f"runs/{run_id}/{name}"
+    return {k[len(prefix) :]: store.read_bytes(k) for k in store.list(prefix, recursive=True)}
+
+
+def test_job_settles_csv_and_parquet_batches_and_writes_the_marker_last(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # GIVEN a CSV batch (a duplicate and a negative price) and a Parquet batch (a cancellation
+    # and an out-of-period sale)
+    store = build_store(
+        tmp_path,
+        "r1",
+        [("b1", "2026-10", "csv", CSV_ROWS), ("b2", "2026-10", "parquet", PARQUET_ROWS)],
+    )
+    # WHEN the job runs
+    result = run_calculation(spark, store_root=str(tmp_path), run_id="r1", periods=["2026-10"])
+    # THEN every row is settled or rejected per batch, and calculation.json is what it returned
+    assert [
+        (b["batch_id"], b["rows_in"], b["rows_settled"], b["rows_rejected"])
+        for b in result["batches"]
+    ] == [
+        ("b1", 4, 2, 2),
+        ("b2", 3, 2, 1),
+    ]
+    assert store.read_json("runs/r1/calculation.json") == json.loads(json.dumps(result))
+    # AND rejects name the batch, the file line (header = line 1) and the raw value
+    rejects = _read(store, "runs/r1/rejects").sort_by("line_number").to_pylist()
+    assert [
+        (r["batch_id"], r["line_number"], r["reason"], r["raw_net_price"]) for r in rejects
+    ] == [
+        ("b2", 4, "OUT_OF_PERIOD", None),
+        ("b1", 4, "INVALID_AMOUNT", "-5"),
+        ("b1", 5, "DUPLICATE_TRANSACTION", "1000.00"),
+    ]
+    # AND the totals are the lines' sums: BASE 3% + 100, D1 (2 sales, target 2) reaches tier 1.0,
+    # D2 (1 sale - 1 cancellation) does not
+    lines = {r["transaction_id"]: r for r in _read(store, "runs/r1/lines").to_pylist()}
+    assert lines["T1"]["base_amount"] == Decimal("130.00")
+    assert lines["T1"]["bonus_amount"] == Decimal("10.00")
+    assert lines["C1"]["base_amount"] == Decimal("-160.02")
+    assert lines["C1"]["bonus_amount"] == Decimal("0.00")
+    assert result["totals"] == [
+        {
+            "currency": "EUR",
+            "base_total": "450.02",
+            "bonus_total": "40.00",
+            "clawback_total": "-160.02",
+            "total": "330.00",
+        }
+    ]
+    # AND a first run publishes every line, in part 0
+    assert result["deltas"] == {
+        "records": 4,
+        "parts": [0],
+        "totals": [{"currency": "EUR", "delta": "330.00"}],
+    }
+    assert sorted(_files(store, "r1", "deltas")) == ["/part=0/part-00000.parquet"]
+
+
+def test_job_output_is_byte_identical_when_re_run(spark: SparkSession, tmp_path: Path) -> None:
+    # GIVEN a store and a first run of the job
+    build_store(
+        tmp_path,
+        "r1",
+        [("b1", "2026-10", "csv", CSV_ROWS), ("b2", "2026-10", "parquet", PARQUET_ROWS)],
+    )
+    run_calculation(spark, store_root=str(tmp_path), run_id="r1", periods=["2026-10"])
+    store = DataStore(str(tmp_path))
+    first = {
+        name: _files(store, "r1", name)
+        for name in ("lines", "dealer_summary", "rejects", "deltas", "batch_counts")
+    }
+    # WHEN it runs again on the same inputs
+    run_calculation(spark, store_root=str(tmp_path), run_id="r1", periods=["2026-10"])
+    # THEN every output file has the same name and the same bytes
+    again = {name: _files(store, "r1", name) for name in first}
+    assert first == again
+    assert all(first.values())
+
+
+def test_job_refuses_a_batch_whose_rows_differ_from_its_manifest(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # GIVEN a batch whose manifest row count is wrong
+    store = build_store(tmp_path, "r1", [("b1", "2026-10", "csv", CSV_ROWS)])
+    listed = store.read_json("runs/r1/input/batches.json")
+    listed["batches"][0]["row_count"] = 99
+    store.write_json("runs/r1/input/batches.json", listed)
+    # WHEN the job runs THEN it fails naming the file, and leaves no completion marker
+    with pytest.raises(BatchFileError, match=r"incoming/transactions/b1.csv .*4 rows read"):
+        run_calculation(spark, store_root=str(tmp_path), run_id="r1", periods=["2026-10"])
+    assert not store.exists("runs/r1/calculation.json")
