@@ -28,7 +28,12 @@ class Adapters:
     def database(self) -> Database:
         from settlement.adapters.db import Database
 
-        database = Database.from_url(self.settings.database_url)
+        url = self.settings.database_url
+        if self.settings.database_secret_arn:
+            from settlement.adapters.secrets import database_url_from_secret
+
+            url = database_url_from_secret(self.settings.database_secret_arn)
+        database = Database.from_url(url)
         database.migrate()
         return database
 

@@ -18,6 +18,7 @@ DEFAULT_HOME = Path("~/.settle")
 ENVIRONMENT_VARIABLES = {
     "data_store": "SETTLE_DATA_STORE",
     "database_url": "SETTLE_DATABASE_URL",
+    "database_secret_arn": "SETTLE_DATABASE_SECRET_ARN",
     "coreview_url": "SETTLE_COREVIEW_URL",
     "coreview_token": "SETTLE_COREVIEW_TOKEN",
     "coreview_token_secret_arn": "SETTLE_COREVIEW_TOKEN_SECRET_ARN",
@@ -42,6 +43,8 @@ class Settings:
         Bearer token (kept out of ``repr`` so it never reaches a log).
     coreview_token_secret_arn
         On AWS, the Secrets Manager secret holding the token instead.
+    database_secret_arn
+        On AWS, the RDS secret the database URL is built from (wins over ``database_url``).
     """
 
     home: Path
@@ -50,6 +53,7 @@ class Settings:
     coreview_url: str
     coreview_token: str = field(default="", repr=False)
     coreview_token_secret_arn: str = ""
+    database_secret_arn: str = ""
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -62,6 +66,7 @@ def defaults_for(home: Path) -> dict[str, str]:
         "coreview_url": f"file://{home / 'coreview'}",
         "coreview_token": "local-dev-token",
         "coreview_token_secret_arn": "",
+        "database_secret_arn": "",
     }
 
 

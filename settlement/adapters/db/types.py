@@ -41,7 +41,9 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return str(exact.quantize(Decimal(1).scaleb(-self.scale)))
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(str(value))
+        if value is None or isinstance(value, Decimal):
+            return value
+        return Decimal(str(value))
 
 
 class UtcDateTime(TypeDecorator[datetime]):

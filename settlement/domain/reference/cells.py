@@ -24,11 +24,15 @@ class CellError(ValueError):
 
 
 def is_blank(cell: Cell) -> bool:
-    return cell is None or (isinstance(cell, str) and cell.strip() == "")
+    if type(cell) is str:  # the common case first: this runs for every cell
+        return not cell or cell.isspace()
+    return cell is None
 
 
 def text(cell: Cell) -> str:
     """A text value: trimmed; whole-number cells read as their digits (a series ``3``)."""
+    if type(cell) is str:
+        return cell.strip()
     _refuse_formula(cell)
     if isinstance(cell, bool):
         raise CellError(f"expected text, got a boolean ({cell})")
@@ -43,6 +47,11 @@ def text(cell: Cell) -> str:
 
 def decimal(cell: Cell) -> Decimal:
     """An exact decimal from text (``.`` separator) or a numeric cell."""
+    if type(cell) is str:
+        raw = cell.strip()
+        if not DECIMAL_TEXT.fullmatch(raw):
+            raise CellError(f"not a number: {raw!r} (use digits and '.' as decimal separator)")
+        return _decimal_from_text(raw)
     _refuse_formula(cell)
     if isinstance(cell, (bool, datetime | date)):
         raise CellError(f"not a number: {cell!s}")
@@ -58,6 +67,8 @@ def decimal(cell: Cell) -> Decimal:
 
 def integer(cell: Cell) -> int:
     """A whole number from digits or a whole-number cell."""
+    if type(cell) is str and INTEGER_TEXT.fullmatch(cell.strip()):
+        return int(cell)
     _refuse_formula(cell)
     if isinstance(cell, bool):
         raise CellError(f"not a whole number: {cell}")

@@ -29,6 +29,7 @@ from settlement.domain.reference.models import (
 from settlement.domain.reference.reading import Cell, Table, UnreadableFileError, read_table
 
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 MAX_TEXT_LENGTH = 200
 MAX_RATE_PLACES = 6
 MAX_AMOUNT_PLACES = 2
@@ -249,7 +250,7 @@ def _short_text(cell: Cell) -> str:
     value = cells.text(cell)
     if len(value) > MAX_TEXT_LENGTH:
         raise cells.CellError(f"longer than {MAX_TEXT_LENGTH} characters")
-    if any(ord(char) < 32 for char in value):
+    if CONTROL_CHARACTERS.search(value):
         raise cells.CellError("contains control characters (line breaks, tabs)")
     return value
 

@@ -105,7 +105,7 @@ def _read_csv(file_name: str, data: bytes) -> Table:
         raise _unreadable(file_name, "the file contains no rows")
     header = [name.strip() for name in numbered[0][1]]
     rows: list[tuple[int, list[Cell]]] = [
-        (number, list[Cell](record)) for number, record in numbered[1:] if _has_content(record)
+        (number, list[Cell](record)) for number, record in numbered[1:] if _csv_has_content(record)
     ]
     return Table(header, rows)
 
@@ -145,5 +145,9 @@ def _sheet_rows(worksheet: object) -> Iterator[tuple[int, list[Cell]]]:
             yield number, values
 
 
-def _has_content(cells: list[Cell] | list[str]) -> bool:
+def _has_content(cells: list[Cell]) -> bool:
     return any(cell is not None and str(cell).strip() != "" for cell in cells)
+
+
+def _csv_has_content(record: list[str]) -> bool:
+    return bool("".join(record).strip())

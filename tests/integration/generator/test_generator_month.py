@@ -113,6 +113,14 @@ def classify(inputs: GeneratedInputs) -> tuple[dict[str, Counter[str]], list[Row
     return outcomes, settled
 
 
+Classified = tuple[dict[str, Counter[str]], list[Row]]
+
+
+@pytest.fixture(scope="module")
+def classified(month_with_rejects: GeneratedInputs) -> Classified:
+    return classify(month_with_rejects)
+
+
 # ----------------------------------------------------------------------------- batches
 def test_manifests_match_their_data_files(month_with_rejects: GeneratedInputs) -> None:
     # GIVEN a generated month in three batches
@@ -140,10 +148,12 @@ def test_manifests_match_their_data_files(month_with_rejects: GeneratedInputs) -
     assert not list(month_with_rejects.out.rglob("*.partial"))
 
 
-def test_every_reason_is_present_as_intended(month_with_rejects: GeneratedInputs) -> None:
+def test_every_reason_is_present_as_intended(
+    month_with_rejects: GeneratedInputs, classified: Classified
+) -> None:
     # GIVEN 22,000 rows with 20 % invalid WHEN the spec §2 rules classify every row
     month = month_with_rejects.month
-    outcomes, _ = classify(month_with_rejects)
+    outcomes, _ = classified
     # THEN each batch holds exactly the rejects the generator reports, for every reason
     for batch_id, intended in month.batch_reason_counts.items():
         found = {reason: outcomes[batch_id][reason] for reason in intended}
@@ -157,9 +167,9 @@ def test_every_reason_is_present_as_intended(month_with_rejects: GeneratedInputs
     assert month.valid_sales + month.valid_cancellations + month.rows_rejected == month.rows
 
 
-def test_settled_rows_look_real(month_with_rejects: GeneratedInputs) -> None:
+def test_settled_rows_look_real(classified: Classified) -> None:
     # GIVEN the rows that settle WHEN their values are inspected
-    _, settled = classify(month_with_rejects)
+    _, settled = classified
     sales = {row["transaction_id"]: row for row in settled if row["event_type"] == "SALE"}
     cancellations = [row for row in settled if row["event_type"] == "CANCELLATION"]
     # THEN prices, dates, currencies and VINs are plausible
