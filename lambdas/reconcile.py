@@ -110,7 +110,10 @@ def part_batches(
     if dataset is None:
         return
     for fragment in dataset.get_fragments():
-        keys = pads.get_partition_keys(fragment.partition_expression)
-        part = int(keys["part"])
+        part = pads.get_partition_keys(fragment.partition_expression).get("part")
+        if part is None:
+            if fragment.count_rows():
+                raise ValueError(f"{fragment.path} holds deltas outside a part=<k> directory")
+            continue  # an empty file the job writes when there is nothing to publish
         for batch in fragment.to_batches(columns=list(columns)):
-            yield part, batch
+            yield int(part), batch

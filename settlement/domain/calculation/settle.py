@@ -44,6 +44,16 @@ def classify_rows(
     )
 
 
+def _materialised(frame: DataFrame) -> DataFrame:
+    """Compute ``frame`` once and cut its lineage.
+
+    Every output reads the same intermediate; without this each one would re-plan (seconds of
+    analysis for this many joins) and re-run it, and the input's line numbers (a partition-local
+    row index) are computed exactly once.
+    """
+    return frame.localCheckpoint(eager=True)
+
+
 def settle(
     transactions: DataFrame,
     matrix: DataFrame,
@@ -71,13 +81,14 @@ def settle(
     -------
     SettlementFrames
         ``lines``, ``dealer_summary``, ``rejects``, ``deltas`` and ``batch_counts``. The parsed
-        rows and the priced rows are cached so each output does not re-read the input; call
+        rows, the dealer statistics and the priced rows are computed here, once, and kept on the
+        executors (``localCheckpoint``) so no output re-reads the input; call
         :meth:`SettlementFrames.release` when done.
     """
-    rows = classify_rows(transactions, matrix, ledger, periods).persist()
+    rows = _materialised(classify_rows(transactions, matrix, ledger, periods))
     resolved = rows.transform(resolve_cancellations(ledger, periods))
-    stats = dealer_period_stats(resolved, targets).persist()
-    priced = resolved.transform(apply_bonus(stats)).persist()
+    stats = _materialised(dealer_period_stats(resolved, targets))
+    priced = _materialised(resolved.transform(apply_bonus(stats)))
     settled_lines = outputs.lines(priced, run_id)
     return SettlementFrames(
         lines=settled_lines,

@@ -193,3 +193,26 @@ def test_null_money_in_deltas_names_file_row_and_field(tmp_path: Path) -> None:
     ):
         handle({"action": "part", "run_id": "run-6", "part": 0}, adapters)
     assert not (tmp_path / "sink/run-6/parts").exists()
+
+
+def test_handler_wires_real_adapters_and_resumes_from_database_acks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a workspace (SQLite database, file:// sink) and a run of 12 000 records
+    WHEN handler() publishes the part twice THEN the acks persisted in the database make the
+    second call send nothing, and commit answers our figures."""
+    from lambdas.publish import handler
+
+    monkeypatch.setenv("SETTLE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SETTLE_COREVIEW_URL", f"file://{tmp_path / 'sink'}")
+    records = list(make_delta_records(12_000))
+    write_run(DataStore(str(tmp_path / "home" / "store")), "run-7", [records])
+
+    handler({"action": "announce", "run_id": "run-7"}, None)
+    first = handler({"action": "part", "run_id": "run-7", "part": 0}, None)
+    second = handler({"action": "part", "run_id": "run-7", "part": 0}, None)
+    committed = handler({"action": "commit", "run_id": "run-7"}, None)
+
+    assert (first["sent"], second["sent"], second["skipped"]) == (3, 0, 3)
+    assert committed["records"] == 12_000
+    assert committed["totals"] == [t.to_payload() for t in figures_of(records).totals]

@@ -188,13 +188,17 @@ def test_job_settles_csv_and_parquet_batches_and_writes_the_marker_last(
     ]
     assert store.read_json("runs/r1/calculation.json") == json.loads(json.dumps(result))
     # AND rejects name the batch, the file line (header = line 1) and the raw value
-    rejects = _read(store, "runs/r1/rejects").sort_by("line_number").to_pylist()
+    rejects = (
+        _read(store, "runs/r1/rejects")
+        .sort_by([("batch_id", "ascending"), ("line_number", "ascending")])
+        .to_pylist()
+    )
     assert [
         (r["batch_id"], r["line_number"], r["reason"], r["raw_net_price"]) for r in rejects
     ] == [
-        ("b2", 4, "OUT_OF_PERIOD", None),
         ("b1", 4, "INVALID_AMOUNT", "-5"),
         ("b1", 5, "DUPLICATE_TRANSACTION", "1000.00"),
+        ("b2", 4, "OUT_OF_PERIOD", "1000.00"),
     ]
     # AND the totals are the lines' sums: BASE 3% + 100, D1 (2 sales, target 2) reaches tier 1.0,
     # D2 (1 sale - 1 cancellation) does not

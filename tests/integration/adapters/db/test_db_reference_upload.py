@@ -48,7 +48,7 @@ def test_bad_files_leave_the_database_unchanged(database: Database) -> None:
                 bad.file_name,
                 bad.data,
                 uploaded_by="fin",
-                repository=database.reference,  # type: ignore[arg-type]
+                repository=database.reference,
             )
         assert any(e.row == bad.row and e.column == bad.column for e in rejected.value.errors)
     assert table_counts(database) == before

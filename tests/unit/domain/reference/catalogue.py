@@ -9,6 +9,8 @@ from typing import Any
 
 from openpyxl import Workbook
 
+from settlement.domain.reference.models import ReferenceKind
+
 MATRIX_HEADER = (
     "market,series,channel,component,min_attainment,rate,amount_per_unit,currency,"
     "valid_from,valid_to"
@@ -70,7 +72,7 @@ class BadFile:
     """A rejected upload and the error it must give (row None: the whole file)."""
 
     name: str
-    kind: str
+    kind: ReferenceKind
     file_name: str
     data: bytes
     row: int | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_bom_spaces_and_optional_columns_are_tolerated() -> None:
 def test_xlsx_number_and_date_cells_are_converted_exactly() -> None:
     """GIVEN an XLSX whose matrix sheet (not the first) has number and date cells
     WHEN parsed THEN floats become the decimals they display and datetimes at midnight dates."""
-    rows = [
+    rows: list[list[Any]] = [
         MATRIX_COLUMNS,
         [
             "DE",
@@ -103,7 +104,7 @@ def test_catalogue_of_bad_files(bad: BadFile) -> None:
     """GIVEN a bad file WHEN parsed THEN it is rejected with an error naming file, row,
     column and a clear reason."""
     with pytest.raises(ReferenceUploadError) as rejected:
-        parse_reference(bad.kind, bad.file_name, bad.data)  # type: ignore[arg-type]
+        parse_reference(bad.kind, bad.file_name, bad.data)
     found = [(e.file, e.row, e.column) for e in rejected.value.errors]
     assert (bad.file_name, bad.row, bad.column) in found, rejected.value.errors
     [error] = [e for e in rejected.value.errors if (e.row, e.column) == (bad.row, bad.column)]

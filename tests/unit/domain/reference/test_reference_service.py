@@ -119,7 +119,7 @@ def test_a_rejected_upload_writes_nothing(bad: BadFile) -> None:
             bad.file_name,
             bad.data,
             uploaded_by="fin",
-            repository=repository,  # type: ignore[arg-type]
+            repository=repository,
         )
     assert rejected.value.errors
     assert repository.versions == []

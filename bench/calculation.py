@@ -1,0 +1,405 @@
+"""Benchmark of the calculation job on a generated month (default 1 000 000 rows).
+
+    uv run python -m bench.calculation --rows 1000000 --duckdb
+
+Builds the month with NumPy/PyArrow in a temp data store (CSV batches, batches.json, snapshot),
+runs ``run_calculation`` on a local Spark session, and prints the wall time and the peak RSS of
+the driver process tree (Python + the JVM child, sampled). ``--duckdb`` times the same core SQL
+(row rules, duplicates, BASE level choice, attainment, BONUS tier, clawbacks) in DuckDB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from settlement.adapters.storage import DataStore
+from settlement.domain.schemas import TRANSACTION_COLUMNS
+
+PERIOD = "2026-10"
+MARKETS = {"DE": "EUR", "FR": "EUR", "IT": "EUR", "GB": "GBP", "US": "USD", "JP": "JPY"}
+SERIES = np.array(["1", "3", "5", "X1", "X3", "X5", "i4", "iX"])
+CHANNELS = np.array(["PRIVATE", "FLEET", "EMPLOYEE"])
+RUN_ID = "bench"
+
+
+# --------------------------------------------------------------------------- the month
+def _ids(prefix: str, numbers: np.ndarray) -> np.ndarray:
+    return np.char.add(prefix, np.char.zfill(numbers.astype(str), 9))
+
+
+def build_month(rows: int, dealers: int, seed: int) -> pa.Table:
+    """``rows`` transactions of October 2026 as strings: ~3% cancellations, ~0.5% bad rows."""
+    rng = np.random.default_rng(seed)
+    markets = np.array(list(MARKETS))
+    dealer_market = markets[rng.integers(0, len(markets), dealers)]
+    dealer = rng.integers(0, dealers, rows)
+    day = rng.integers(1, 32, rows)
+    cents = rng.integers(2_000_000, 12_000_000, rows)
+    price = np.char.add(
+        np.char.add((cents // 100).astype(str), "."), np.char.zfill((cents % 100).astype(str), 2)
+    )
+    is_cancel = rng.random(rows) < 0.03
+    cancels = np.flatnonzero(is_cancel)
+    originals = rng.choice(np.flatnonzero(~is_cancel), size=len(cancels), replace=False)
+    dealer[cancels] = dealer[originals]  # a cancellation comes from the original's dealer
+    original_of = np.full(rows, "", dtype=object)
+    original_of[cancels] = _ids("T", originals)
+    dealer_currency = np.array([MARKETS[m] for m in dealer_market])
+    table = {
+        "transaction_id": _ids("T", np.arange(rows)),
+        "event_type": np.where(is_cancel, "CANCELLATION", "SALE"),
+        "event_date": np.char.add("2026-10-", np.char.zfill(day.astype(str), 2)),
+        "market": dealer_market[dealer],
+        "dealer_id": _ids("D", dealer),
+        "vin": _ids("V", np.arange(rows)),
+        "series": SERIES[rng.integers(0, len(SERIES), rows)],
+        "channel": CHANNELS[rng.integers(0, len(CHANNELS), rows)],
+        "net_price": np.where(is_cancel, "", price),
+        "currency": dealer_currency[dealer],
+        "original_transaction_id": original_of,
+    }
+    bad = rng.random(rows) < 0.005
+    kind = rng.integers(0, 4, rows)
+    table["event_date"] = np.where(bad & (kind == 0), "2026-10-32", table["event_date"])
+    table["net_price"] = np.where(bad & (kind == 1) & ~is_cancel, "-1.00", table["net_price"])
+    table["channel"] = np.where(bad & (kind == 2), "ONLINE", table["channel"])
+    table["vin"] = np.where(bad & (kind == 3), "", table["vin"])
+    return pa.table({c: pa.array(table[c].astype(str), pa.string()) for c in TRANSACTION_COLUMNS})
+
+
+def _matrix() -> pa.Table:
+    rows: list[dict[str, Any]] = []
+    for market, currency in MARKETS.items():
+        base = [
+            ("*", "*", "0", "0.03", "100"),
+            ("3", "*", "0", "0.035", "0"),
+            ("X5", "FLEET", "0", "0.025", "50"),
+        ]
+        bonus = [
+            ("*", "*", "0.9", "0.005", "0"),
+            ("*", "*", "1.0", "0.01", "0"),
+            ("*", "*", "1.1", "0.015", "0"),
+            ("i4", "*", "0", "0.02", "0"),
+        ]
+        for component, entries in (("BASE", base), ("BONUS", bonus)):
+            for series, channel, tier, rate, apu in entries:
+                rows.append(
+                    {
+                        "matrix_version": "m1",
+                        "market": market,
+                        "series": series,
+                        "channel": channel,
+                        "component": component,
+                        "min_attainment": Decimal(tier),
+                        "rate": Decimal(rate),
+                        "amount_per_unit": Decimal(apu),
+                        "currency": currency,
+                        "valid_from": date(2026, 1, 1),
+                        "valid_to": None,
+                    }
+                )
+    schema = pa.schema(
+        [
+            ("matrix_version", pa.string()),
+            ("market", pa.string()),
+            ("series", pa.string()),
+            ("channel", pa.string()),
+            ("component", pa.string()),
+            ("min_attainment", pa.decimal128(12, 6)),
+            ("rate", pa.decimal128(7, 6)),
+            ("amount_per_unit", pa.decimal128(18, 2)),
+            ("currency", pa.string()),
+            ("valid_from", pa.date32()),
+            ("valid_to", pa.date32()),
+        ]
+    )
+    return pa.Table.from_pylist(rows, schema)
+
+
+def _targets(month: pa.Table, seed: int) -> pa.Table:
+    dealers = np.unique(month.column("dealer_id").to_numpy(zero_copy_only=False))
+    per_dealer = len(month) / max(1, len(dealers))
+    units = np.random.default_rng(seed + 1).integers(
+        int(per_dealer * 0.8), int(per_dealer * 1.2) + 2, len(dealers)
+    )
+    units[::50] = 0  # some NO_TARGET dealers
+    return pa.table(
+        {
+            "target_version": ["t1"] * len(dealers),
+            "market": [""] * len(dealers),
+            "dealer_id": dealers,
+            "period": [PERIOD] * len(dealers),
+            "target_units": pa.array(units, pa.int64()),
+        }
+    )
+
+
+def _empty_ledger() -> pa.Table:
+    money = pa.decimal128(18, 2)
+    schema = pa.schema(
+        [
+            ("transaction_id", pa.string()),
+            ("period", pa.string()),
+            ("event_type", pa.string()),
+            ("original_transaction_id", pa.string()),
+            ("dealer_id", pa.string()),
+            ("market", pa.string()),
+            ("currency", pa.string()),
+            ("base_amount", money),
+            ("bonus_amount", money),
+            ("settled", pa.bool_()),
+        ]
+    )
+    return schema.empty_table()
+
+
+def build_store(root: Path, rows: int, dealers: int, batches: int, seed: int) -> DataStore:
+    """Write the month as ``batches`` CSV batches with manifests, batches.json and a snapshot."""
+    store = DataStore(str(root))
+    month = build_month(rows, dealers, seed)
+    listed = []
+    for index, start in enumerate(range(0, rows, -(-rows // batches))):
+        chunk = month.slice(start, -(-rows // batches))
+        batch_id = f"b{index:03d}"
+        key = f"incoming/transactions/{batch_id}.csv"
+        path = Path(store.path(key))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pacsv.write_csv(chunk, path)
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        entry = {
+            "batch_id": batch_id,
+            "period": PERIOD,
+            "key": key,
+            "format": "csv",
+            "sha256": sha,
+            "row_count": len(chunk),
+            "source": "bench",
+        }
+        store.write_json(
+            f"incoming/transactions/{batch_id}.manifest.json", {**entry, "schema_version": 1}
+        )
+        listed.append(entry)
+    store.write_json(
+        f"runs/{RUN_ID}/input/batches.json",
+        {"run_id": RUN_ID, "periods": [PERIOD], "batches": listed},
+    )
+    reference = Path(store.path(f"runs/{RUN_ID}/reference"))
+    reference.mkdir(parents=True, exist_ok=True)
+    pq.write_table(_matrix(), reference / "matrix.parquet")
+    pq.write_table(_targets(month, seed), reference / "targets.parquet")
+    pq.write_table(_empty_ledger(), reference / "ledger.parquet")
+    return store
+
+
+# --------------------------------------------------------------------------- measuring
+@dataclass
+class PeakMemory:
+    """Samples the RSS of this process and its children (the JVM) until stopped."""
+
+    interval: float = 0.2
+    peak: int = 0
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def tree_cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its children (the JVM) so far."""
+    me = psutil.Process()
+    total = 0.0
+    for process in [me, *me.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+DUCKDB_SQL = """
+WITH raw AS (
+  SELECT *, regexp_extract(filename, '([^/]+)\\.csv$', 1) AS batch_id
+  FROM read_csv('{glob}', all_varchar = true, header = true, filename = true)
+), parsed AS (
+  SELECT *, TRY_CAST(event_date AS DATE) AS d, TRY_CAST(net_price AS DECIMAL(18,2)) AS price,
+    CASE
+      WHEN transaction_id IS NULL OR vin IS NULL OR market IS NULL OR dealer_id IS NULL THEN 'MISSING_FIELD'
+      WHEN NOT regexp_matches(event_date, '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$') OR TRY_CAST(event_date AS DATE) IS NULL THEN 'INVALID_DATE'
+      WHEN event_type = 'SALE' AND NOT coalesce(regexp_matches(net_price, '^[0-9]{{1,16}}(\\.[0-9]{{1,2}})?$'), false) THEN 'INVALID_AMOUNT'
+      WHEN event_type NOT IN ('SALE', 'CANCELLATION') THEN 'INVALID_EVENT_TYPE'
+      WHEN channel NOT IN ('PRIVATE', 'FLEET', 'EMPLOYEE') THEN 'INVALID_CHANNEL'
+      WHEN strftime(TRY_CAST(event_date AS DATE), '%Y-%m') <> '{period}' THEN 'OUT_OF_PERIOD'
+    END AS reason
+  FROM raw
+), ranked AS (
+  SELECT *, row_number() OVER (PARTITION BY transaction_id ORDER BY reason IS NOT NULL, batch_id) AS occurrence
+  FROM parsed
+), good AS (SELECT * FROM ranked WHERE reason IS NULL AND occurrence = 1),
+m AS (SELECT * FROM read_parquet('{matrix}')),
+sales AS (
+  SELECT g.*, b.rate, b.amount_per_unit, b.currency AS matrix_currency
+  FROM good g
+  LEFT JOIN LATERAL (
+    SELECT * FROM m WHERE m.component = 'BASE' AND m.market = g.market
+      AND (m.series = g.series OR m.series = '*') AND (m.channel = g.channel OR m.channel = '*')
+      AND m.valid_from <= g.d AND (m.valid_to IS NULL OR g.d < m.valid_to)
+    ORDER BY (m.series = '*')::INT * 2 + (m.channel = '*')::INT LIMIT 1
+  ) b ON true
+  WHERE g.event_type = 'SALE'
+), settled_sales AS (
+  SELECT *, round(price * rate + amount_per_unit, 2) AS base_amount FROM sales
+  WHERE rate IS NOT NULL AND currency = matrix_currency
+), cancels AS (
+  SELECT c.*, s.base_amount AS original_base, s.price AS original_price, s.series AS o_series,
+         s.channel AS o_channel, s.market AS o_market, s.d AS o_d, s.dealer_id AS o_dealer,
+         row_number() OVER (PARTITION BY c.original_transaction_id ORDER BY c.batch_id) AS nth
+  FROM good c JOIN settled_sales s ON s.transaction_id = c.original_transaction_id
+  WHERE c.event_type = 'CANCELLATION' AND c.currency = s.currency
+), settled_cancels AS (SELECT * FROM cancels WHERE nth = 1),
+units AS (
+  SELECT dealer_id, sum(CASE WHEN kind = 'S' THEN 1 ELSE -1 END) AS net_units FROM (
+    SELECT dealer_id, 'S' AS kind FROM settled_sales UNION ALL SELECT dealer_id, 'C' FROM settled_cancels
+  ) GROUP BY dealer_id
+), att AS (
+  SELECT u.dealer_id, u.net_units, t.target_units
+  FROM units u LEFT JOIN read_parquet('{targets}') t ON t.dealer_id = u.dealer_id
+), priced AS (
+  SELECT s.transaction_id, s.dealer_id, s.currency, s.base_amount,
+    coalesce(round(s.price * tier.rate + tier.amount_per_unit, 2), 0) AS bonus_amount
+  FROM settled_sales s JOIN att a ON a.dealer_id = s.dealer_id
+  LEFT JOIN LATERAL (
+    SELECT * FROM m WHERE m.component = 'BONUS' AND m.market = s.market
+      AND (m.series = s.series OR m.series = '*') AND (m.channel = s.channel OR m.channel = '*')
+      AND m.valid_from <= s.d AND (m.valid_to IS NULL OR s.d < m.valid_to)
+      AND a.target_units > 0 AND m.min_attainment * a.target_units <= a.net_units
+    ORDER BY (m.series = '*')::INT * 2 + (m.channel = '*')::INT, m.min_attainment DESC LIMIT 1
+  ) tier ON true
+), lines AS (
+  SELECT transaction_id, dealer_id, currency, base_amount, bonus_amount FROM priced
+  UNION ALL
+  SELECT c.transaction_id, c.dealer_id, c.currency, -p.base_amount, -p.bonus_amount
+  FROM settled_cancels c JOIN priced p ON p.transaction_id = c.original_transaction_id
+)
+SELECT dealer_id, currency, count(*) AS lines, sum(base_amount) AS base, sum(bonus_amount) AS bonus
+FROM lines GROUP BY dealer_id, currency
+"""  # noqa: E501
+
+
+def time_duckdb(store: DataStore) -> tuple[float, int]:
+    """Seconds and result rows of the core SQL in DuckDB over the same files.
+
+    Simplification: the BONUS level choice is folded into the tier lookup's ordering.
+    """
+    import duckdb
+
+    reference = store.path(f"runs/{RUN_ID}/reference")
+    sql = DUCKDB_SQL.format(
+        glob=store.path("incoming/transactions/*.csv"),
+        period=PERIOD,
+        matrix=f"{reference}/matrix.parquet",
+        targets=f"{reference}/targets.parquet",
+    )
+    connection = duckdb.connect()
+    connection.execute("SET threads = 2")
+    started = time.perf_counter()
+    rows = connection.execute(sql).fetchall()
+    return time.perf_counter() - started, len(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--dealers", type=int, default=2_000)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--shuffle-partitions", type=int, default=4)
+    parser.add_argument("--store", type=Path, help="reuse or keep the data store here")
+    parser.add_argument("--duckdb", action="store_true", help="also time the core SQL in DuckDB")
+    args = parser.parse_args()
+
+    root = args.store or Path(tempfile.mkdtemp(prefix="settle-bench-"))
+    started = time.perf_counter()
+    store = build_store(root, args.rows, args.dealers, args.batches, args.seed)
+    print(
+        f"built {args.rows:,} rows in {args.batches} batches at {root} "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
+
+    from glue_jobs.job import run_calculation
+    from settlement.adapters.spark import local_spark_session
+
+    with PeakMemory() as memory:
+        spark = local_spark_session(
+            shuffle_partitions=args.shuffle_partitions, app_name="settlement-bench"
+        )
+        cpu_before, started = tree_cpu_seconds(), time.perf_counter()
+        result = run_calculation(spark, store_root=str(root), run_id=RUN_ID, periods=[PERIOD])
+        spark_seconds = time.perf_counter() - started
+        spark_cpu = tree_cpu_seconds() - cpu_before
+    print(
+        json.dumps(
+            {
+                "rows_in": result["rows_in"],
+                "rows_settled": result["rows_settled"],
+                "rows_rejected": result["rows_rejected"],
+                "delta_records": result["deltas"]["records"],
+                "spark_seconds": round(spark_seconds, 1),
+                "spark_cpu_seconds": round(spark_cpu, 1),
+                "peak_rss_mib": round(memory.peak / 2**20),
+            }
+        )
+    )
+    if args.duckdb:
+        seconds, groups = time_duckdb(store)
+        print(
+            json.dumps(
+                {
+                    "duckdb_seconds": round(seconds, 1),
+                    "dealer_groups": groups,
+                    "spark_over_duckdb": round(spark_seconds / seconds, 1),
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
