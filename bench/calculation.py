@@ -16,6 +16,7 @@ import json
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import psutil
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -39,48 +41,61 @@ RUN_ID = "bench"
 
 
 # --------------------------------------------------------------------------- the month
-def _ids(prefix: str, numbers: np.ndarray) -> np.ndarray:
-    return np.char.add(prefix, np.char.zfill(numbers.astype(str), 9))
+def _ids(prefix: str, numbers: np.ndarray) -> pa.Array:
+    digits = pc.utf8_lpad(pa.array(numbers).cast(pa.string()), width=9, padding="0")
+    return pc.binary_join_element_wise(prefix, digits, "")
+
+
+def _pick(choices: Sequence[str], codes: np.ndarray) -> pa.Array:
+    """``choices[codes]`` as a string array, without a Python object per row."""
+    indices = pa.array(codes.astype(np.int32))
+    return pa.DictionaryArray.from_arrays(indices, pa.array(list(choices))).cast(pa.string())
+
+
+def _where(mask: np.ndarray, value: str, otherwise: pa.Array) -> pa.Array:
+    return pc.if_else(pa.array(mask), pa.scalar(value), otherwise)
 
 
 def build_month(rows: int, dealers: int, seed: int) -> pa.Table:
     """``rows`` transactions of October 2026 as strings: ~3% cancellations, ~0.5% bad rows."""
     rng = np.random.default_rng(seed)
-    markets = np.array(list(MARKETS))
-    dealer_market = markets[rng.integers(0, len(markets), dealers)]
+    markets = list(MARKETS)
+    dealer_market = rng.integers(0, len(markets), dealers)
     dealer = rng.integers(0, dealers, rows)
-    day = rng.integers(1, 32, rows)
     cents = rng.integers(2_000_000, 12_000_000, rows)
-    price = np.char.add(
-        np.char.add((cents // 100).astype(str), "."), np.char.zfill((cents % 100).astype(str), 2)
-    )
     is_cancel = rng.random(rows) < 0.03
     cancels = np.flatnonzero(is_cancel)
     originals = rng.choice(np.flatnonzero(~is_cancel), size=len(cancels), replace=False)
     dealer[cancels] = dealer[originals]  # a cancellation comes from the original's dealer
-    original_of = np.full(rows, "", dtype=object)
-    original_of[cancels] = _ids("T", originals)
-    dealer_currency = np.array([MARKETS[m] for m in dealer_market])
-    table = {
-        "transaction_id": _ids("T", np.arange(rows)),
-        "event_type": np.where(is_cancel, "CANCELLATION", "SALE"),
-        "event_date": np.char.add("2026-10-", np.char.zfill(day.astype(str), 2)),
-        "market": dealer_market[dealer],
-        "dealer_id": _ids("D", dealer),
-        "vin": _ids("V", np.arange(rows)),
-        "series": SERIES[rng.integers(0, len(SERIES), rows)],
-        "channel": CHANNELS[rng.integers(0, len(CHANNELS), rows)],
-        "net_price": np.where(is_cancel, "", price),
-        "currency": dealer_currency[dealer],
-        "original_transaction_id": original_of,
-    }
+    original_codes = np.zeros(rows, dtype=np.int64)
+    original_codes[cancels] = originals
+    original_ids = pc.if_else(pa.array(is_cancel), _ids("T", original_codes), pa.scalar(""))
+    price = pc.binary_join_element_wise(
+        pa.array(cents // 100).cast(pa.string()),
+        pc.utf8_lpad(pa.array(cents % 100).cast(pa.string()), width=2, padding="0"),
+        ".",
+    )
+    days = pc.utf8_lpad(pa.array(rng.integers(1, 32, rows)).cast(pa.string()), width=2, padding="0")
     bad = rng.random(rows) < 0.005
     kind = rng.integers(0, 4, rows)
-    table["event_date"] = np.where(bad & (kind == 0), "2026-10-32", table["event_date"])
-    table["net_price"] = np.where(bad & (kind == 1) & ~is_cancel, "-1.00", table["net_price"])
-    table["channel"] = np.where(bad & (kind == 2), "ONLINE", table["channel"])
-    table["vin"] = np.where(bad & (kind == 3), "", table["vin"])
-    return pa.table({c: pa.array(table[c].astype(str), pa.string()) for c in TRANSACTION_COLUMNS})
+    table = {
+        "transaction_id": _ids("T", np.arange(rows)),
+        "event_type": _pick(["SALE", "CANCELLATION"], is_cancel.astype(np.int32)),
+        "event_date": _where(
+            bad & (kind == 0), "2026-10-32", pc.binary_join_element_wise("2026-10-", days, "")
+        ),
+        "market": _pick(markets, dealer_market[dealer]),
+        "dealer_id": _ids("D", dealer),
+        "vin": _where(bad & (kind == 3), "", _ids("V", np.arange(rows))),
+        "series": _pick(list(SERIES), rng.integers(0, len(SERIES), rows)),
+        "channel": _where(
+            bad & (kind == 2), "ONLINE", _pick(list(CHANNELS), rng.integers(0, len(CHANNELS), rows))
+        ),
+        "net_price": _where(is_cancel, "", _where(bad & (kind == 1), "-1.00", price)),
+        "currency": _pick([MARKETS[m] for m in markets], dealer_market[dealer]),
+        "original_transaction_id": original_ids,
+    }
+    return pa.table({c: table[c] for c in TRANSACTION_COLUMNS})
 
 
 def _matrix() -> pa.Table:
@@ -133,7 +148,7 @@ def _matrix() -> pa.Table:
 
 
 def _targets(month: pa.Table, seed: int) -> pa.Table:
-    dealers = np.unique(month.column("dealer_id").to_numpy(zero_copy_only=False))
+    dealers = pc.unique(month.column("dealer_id")).sort()
     per_dealer = len(month) / max(1, len(dealers))
     units = np.random.default_rng(seed + 1).integers(
         int(per_dealer * 0.8), int(per_dealer * 1.2) + 2, len(dealers)
@@ -352,17 +367,21 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--shuffle-partitions", type=int, default=4)
-    parser.add_argument("--store", type=Path, help="reuse or keep the data store here")
+    parser.add_argument("--store", type=Path, help="keep the data store here (reused if built)")
     parser.add_argument("--duckdb", action="store_true", help="also time the core SQL in DuckDB")
     args = parser.parse_args()
 
     root = args.store or Path(tempfile.mkdtemp(prefix="settle-bench-"))
     started = time.perf_counter()
-    store = build_store(root, args.rows, args.dealers, args.batches, args.seed)
-    print(
-        f"built {args.rows:,} rows in {args.batches} batches at {root} "
-        f"in {time.perf_counter() - started:.1f}s"
-    )
+    if (root / f"runs/{RUN_ID}/input/batches.json").exists():
+        store = DataStore(str(root))
+        print(f"reusing the month at {root}")
+    else:
+        store = build_store(root, args.rows, args.dealers, args.batches, args.seed)
+        print(
+            f"built {args.rows:,} rows in {args.batches} batches at {root} "
+            f"in {time.perf_counter() - started:.1f}s"
+        )
 
     from glue_jobs.job import run_calculation
     from settlement.adapters.spark import local_spark_session

@@ -8,6 +8,7 @@ part is idempotent, so a retry or redrive is safe.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ LEDGER_COLUMNS = [
     "settled",
 ]
 FINALISE_STEP = "Finalise run"
+LOGGER = logging.getLogger(__name__)
 
 
 class UnknownRunError(Exception):
@@ -161,14 +163,26 @@ def _reference_table(store: DataStore, run_id: str, name: str, columns: list[str
 
 
 def step_timings(event: dict[str, Any], recorded: dict[str, float]) -> dict[str, float]:
-    """Seconds per step: from the execution's history on AWS, else as recorded for the run."""
+    """Seconds per step: from the execution's history on AWS, else as recorded for the run.
+
+    Timings are informative: when the history cannot be read (permissions, throttling) the
+    recorded ones are kept rather than failing a run whose money is already settled.
+    """
     arn = str(event.get("execution_arn") or "")
     if not arn.startswith("arn:aws:states:") or ":local:" in arn:
         return dict(recorded)
+    try:
+        return {**recorded, **timings_from_history(_execution_history(arn))}
+    except Exception as problem:  # timings must never fail a settled run
+        LOGGER.warning("step timings unavailable for %s: %s", arn, problem)
+        return dict(recorded)
+
+
+def _execution_history(arn: str) -> list[dict[str, Any]]:
     import boto3
 
     client = boto3.client("stepfunctions")
     events: list[dict[str, Any]] = []
     for page in client.get_paginator("get_execution_history").paginate(executionArn=arn):
         events.extend(page["events"])  # type: ignore[arg-type]
-    return {**recorded, **timings_from_history(events)}
+    return events

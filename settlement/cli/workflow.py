@@ -222,11 +222,18 @@ def print_run(record: RunRecord, report: Mapping[str, Any] | None) -> None:
     if report is None:
         return
     if report.get("batches"):
-        batches = Table("batch", "period", "rows in", "settled", "rejected", title="Batches")
+        batches = Table(
+            "batch", "period", "rows in", "settled", "rejected", "in = settled + rejected",
+            title="Reconciliation per batch",
+        )  # fmt: skip
         for batch in report["batches"]:
+            counts = [batch.get(k) for k in ("rows_in", "rows_settled", "rows_rejected")]
+            balanced = counts[0] == counts[1] + counts[2]
             batches.add_row(
-                *(str(batch.get(k)) for k in ("batch_id", "period", "rows_in")),
-                *(str(batch.get(k)) for k in ("rows_settled", "rows_rejected")),
+                str(batch.get("batch_id")),
+                str(batch.get("period")),
+                *(str(count) for count in counts),
+                "[green]✓[/]" if balanced else "[red]✗[/]",
             )
         console.print(batches)
     if report.get("totals"):
@@ -325,6 +332,7 @@ def run_demo(
             print_run(
                 _run(adapters, second), adapters.store.read_json(f"runs/{second}/run_report.json")
             )
+            print_deltas(adapters, second)
     return {"first": first, "second": second, "month": month}
 
 
@@ -367,17 +375,37 @@ def upload(adapters: Adapters, kind: ReferenceKind, path: Path) -> Any:
     )
 
 
-def print_dealer_summary(adapters: Adapters, run_id: str, *, top: int = 10) -> None:
-    """The dealers with the largest totals of a run."""
+def print_deltas(adapters: Adapters, run_id: str, *, top: int = 10) -> None:
+    """The largest published corrections of a run."""
+    columns = [
+        "transaction_id",
+        "period",
+        "dealer_id",
+        "currency",
+        "base_delta",
+        "bonus_delta",
+        "delta",
+    ]
+    rows = _dataset(adapters, f"runs/{run_id}/deltas").to_table(columns=columns).to_pylist()
+    rows.sort(key=lambda row: (-abs(row["delta"]), row["transaction_id"]))
+    table = Table(*columns, title=f"Largest of {len(rows)} deltas published by {run_id}")
+    for row in rows[:top]:
+        table.add_row(*(str(row[c]) for c in columns))
+    console.print(table)
+
+
+def _dataset(adapters: Adapters, prefix: str) -> Any:
     import pyarrow.dataset as pads  # type: ignore[import-untyped, unused-ignore]
 
     store = adapters.store
-    dataset = pads.dataset(
-        store.path(f"runs/{run_id}/dealer_summary"),
-        filesystem=store.filesystem,
-        format="parquet",
-        partitioning="hive",
+    return pads.dataset(
+        store.path(prefix), filesystem=store.filesystem, format="parquet", partitioning="hive"
     )
+
+
+def print_dealer_summary(adapters: Adapters, run_id: str, *, top: int = 10) -> None:
+    """The dealers with the largest totals of a run."""
+    dataset = _dataset(adapters, f"runs/{run_id}/dealer_summary")
     columns = [
         "dealer_id",
         "market",

@@ -68,9 +68,7 @@ def test_demo_then_corrected_matrix_publishes_exactly_the_changes(
     workspace: Adapters, spark: Any
 ) -> None:
     # GIVEN the demo: a generated month settled, then re-processed after a corrected DE matrix
-    outcome = run_demo(
-        workspace, rows=ROWS, seed=11, period="2026-10", spark=spark, show_output=False
-    )
+    outcome = run_demo(workspace, rows=ROWS, seed=11, period="2026-10", spark=spark)
     first, second = outcome["first"], outcome["second"]
     # THEN the first run published every settled line and reconciled with the generator's intent
     first_report = report(workspace, first)

@@ -175,3 +175,17 @@ def test_a_malformed_request_fails_with_the_reason(workspace: Adapters) -> None:
     execution = run(workspace, {"from": "2026-10-01"}, FakeCalculation())
     assert execution.error == "InvalidRequestError"
     assert '"to" must be a date' in (execution.cause or "")
+
+
+def test_redriving_a_failed_run_is_safe(workspace: Adapters) -> None:
+    # GIVEN a run that failed in the calculation and recorded its failure
+    put_batch(workspace.store, "b1", [sale(1)])
+    failed = run(workspace, OCTOBER, FakeCalculation(fail_with=RuntimeError("disk full")))
+    # WHEN an operator redrives it from the console
+    redriven = failed.redrive()
+    # THEN only the Fail state runs again: same error, nothing computed or published, no lock
+    assert redriven.status == "FAILED"
+    assert (redriven.error, redriven.cause) == (failed.error, failed.cause)
+    assert redriven.entered_states == ["Settlement failed"]
+    assert coreview_runs(workspace) == []
+    assert run(workspace, OCTOBER, FakeCalculation()).status == "SUCCEEDED"

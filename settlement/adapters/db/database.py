@@ -11,9 +11,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import NullPool, StaticPool
 
 from settlement.adapters.db.ack_store import SqlPublishAckStore
 from settlement.adapters.db.ledger_repository import SqlLedgerRepository
@@ -21,6 +21,7 @@ from settlement.adapters.db.reference_repository import SqlReferenceRepository
 from settlement.adapters.db.run_repository import SqlRunRepository
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+LOCK_KEY = 4_815_162_342  # any constant: the advisory lock serialising migrations
 
 
 class Database:
@@ -46,14 +47,19 @@ class Database:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            in_memory = parsed.database in (None, "", ":memory:")
             engine = create_engine(
                 parsed,
-                connect_args={"timeout": 30},
-                poolclass=NullPool if parsed.database else None,
+                # In memory, every connection would be a new empty database: share one.
+                connect_args={"timeout": 30, "check_same_thread": not in_memory},
+                poolclass=StaticPool if in_memory else NullPool,
                 **engine_options,
             )
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin_immediate)
         else:
+            if parsed.drivername == "postgresql":  # the driver this project ships is pg8000
+                parsed = parsed.set(drivername="postgresql+pg8000")
             options = {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2}
             engine = create_engine(parsed, **{**options, **engine_options})
         return cls(engine)
@@ -64,6 +70,10 @@ class Database:
         config.set_main_option("script_location", str(MIGRATIONS))
         heads = set(ScriptDirectory.from_config(config).get_heads())
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Lambdas starting together must not race on CREATE TABLE: one migrates,
+                # the others wait here and then find the schema at head.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             current = set(MigrationContext.configure(connection).get_current_heads())
             if current == heads:
                 return
@@ -95,8 +105,20 @@ class Database:
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    # SQLAlchemy, not the sqlite3 module, decides where transactions begin (see below).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # with WAL: safe against corruption, fewer fsyncs
     cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    """Take SQLite's write lock when a transaction starts, not at its first write.
+
+    A deferred transaction that reads, then writes (``open_run`` checks the locks, then takes
+    them) fails at once with "database is locked" when another writer got in between; an
+    immediate one waits for the busy timeout instead, so concurrent runs get PeriodsHeldError.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -33,6 +34,7 @@ LEDGER_SCHEMA = pa.schema(
 )
 VALUE_COLUMNS = [field.name for field in LEDGER_SCHEMA][1:]
 STAGE_TABLE = "published_ledger_stage"
+CENT = Decimal("0.01")
 
 
 class SqlLedgerRepository:
@@ -106,6 +108,10 @@ def _last_per_transaction(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
 
 
 def _ledger_values(entry: LedgerEntry, run_id: str, now: Any) -> dict[str, Any]:
+    for name in ("base_amount", "bonus_amount"):
+        amount: Decimal = getattr(entry, name)
+        if amount != amount.quantize(CENT):  # NUMERIC(18,2) would round it silently
+            raise ValueError(f"{entry.transaction_id}: {name} {amount} has more than 2 decimals")
     return {
         "transaction_id": entry.transaction_id,
         "period": entry.period,

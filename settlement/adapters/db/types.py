@@ -35,10 +35,11 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         exact = Decimal(value)
-        if dialect.name != "sqlite":
-            return exact
-        # The fixed scale NUMERIC(p, s) would give, so equal amounts compare equal as text.
-        return str(exact.quantize(Decimal(1).scaleb(-self.scale)))
+        scaled = exact.quantize(Decimal(1).scaleb(-self.scale))
+        if scaled != exact:  # NUMERIC would round silently: money must never be rounded here
+            raise ValueError(f"{exact} has more than {self.scale} decimals")
+        # On SQLite: the text at the column's scale, so equal amounts compare equal as text.
+        return str(scaled) if dialect.name == "sqlite" else exact
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None or isinstance(value, Decimal):

@@ -97,15 +97,15 @@ def apply_row_rules(df: DataFrame) -> DataFrame:
     amount_ok = F.col("net_price").rlike(AMOUNT_PATTERN)
     parsed_price = F.when(is_sale() & amount_ok, F.col("net_price").cast(MONEY))
     return (
-        df.withColumns({"event_date_raw": F.col("event_date"), "net_price_raw": F.col("net_price")})
-        .withColumns({"event_date": parsed_date, "net_price": parsed_price})
-        .transform(
+        df.transform(
             reject_when(
                 _first_missing().isNotNull(),
                 RejectReason.MISSING_FIELD,
                 F.concat(_first_missing(), F.lit(" is empty")),
             )
         )
+        .withColumns({"event_date_raw": F.col("event_date"), "net_price_raw": F.col("net_price")})
+        .withColumns({"event_date": parsed_date, "net_price": parsed_price})
         .transform(
             reject_when(
                 F.col("event_date").isNull(),

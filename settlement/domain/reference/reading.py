@@ -103,7 +103,7 @@ def _read_csv(file_name: str, data: bytes) -> Table:
         raise _unreadable(file_name, f"malformed CSV: {error}") from error
     if not numbered:
         raise _unreadable(file_name, "the file contains no rows")
-    header = [name.strip() for name in numbered[0][1]]
+    header = _without_trailing_blanks([name.strip() for name in numbered[0][1]])
     rows: list[tuple[int, list[Cell]]] = [
         (number, list[Cell](record)) for number, record in numbered[1:] if _csv_has_content(record)
     ]
@@ -127,7 +127,9 @@ def _read_xlsx(file_name: str, data: bytes, sheet: str) -> Table:
     header_number, header_cells = numbered[0]
     if header_number != 1:
         raise _unreadable(file_name, f"sheet {name!r}: the header must be on row 1")
-    header = ["" if cell is None else str(cell).strip() for cell in header_cells]
+    header = _without_trailing_blanks(
+        ["" if cell is None else str(cell).strip() for cell in header_cells]
+    )
     return Table(header, [(number, cells) for number, cells in numbered[1:] if _has_content(cells)])
 
 
@@ -143,6 +145,13 @@ def _sheet_rows(worksheet: object) -> Iterator[tuple[int, list[Cell]]]:
                 values.append(cell.value)
         if number and _has_content(values):
             yield number, values
+
+
+def _without_trailing_blanks(header: list[str]) -> list[str]:
+    """Drop empty header cells at the end (a trailing comma, a formatted but empty column)."""
+    while header and not header[-1]:
+        header.pop()
+    return header
 
 
 def _has_content(cells: list[Cell]) -> bool:

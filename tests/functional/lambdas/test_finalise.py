@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from lambdas import finalise, open_run, reconcile, validate_batches
 from settlement.bootstrap import Adapters
+from settlement.domain.run_report import timings_from_history
 from tests.fixtures.workflow import FakeCalculation, put_batch, sale
 
 
@@ -49,3 +51,36 @@ def test_a_dry_run_leaves_the_ledger_alone(workspace: Adapters) -> None:
     assert report["computed_delta_records"] == 2
     assert report["published_to_core_view"] is False
     assert report["dry_run"] is True
+
+
+def test_timings_from_an_execution_history_span_first_entry_to_last_exit() -> None:
+    # GIVEN a history where the Map's inner state ran twice
+    start = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
+
+    def at(seconds: int) -> datetime:
+        return start + timedelta(seconds=seconds)
+
+    events = [
+        {"type": "TaskStateEntered", "timestamp": at(0), "stateEnteredEventDetails": {"name": "A"}},
+        {"type": "TaskStateExited", "timestamp": at(3), "stateExitedEventDetails": {"name": "A"}},
+        {"type": "MapStateEntered", "timestamp": at(3), "stateEnteredEventDetails": {"name": "M"}},
+        {"type": "TaskStateEntered", "timestamp": at(4), "stateEnteredEventDetails": {"name": "P"}},
+        {"type": "TaskStateExited", "timestamp": at(5), "stateExitedEventDetails": {"name": "P"}},
+        {"type": "TaskStateEntered", "timestamp": at(5), "stateEnteredEventDetails": {"name": "P"}},
+        {"type": "TaskStateExited", "timestamp": at(9), "stateExitedEventDetails": {"name": "P"}},
+        {"type": "MapStateExited", "timestamp": at(10), "stateExitedEventDetails": {"name": "M"}},
+        {
+            "type": "TaskStateEntered",
+            "timestamp": at(10),
+            "stateEnteredEventDetails": {"name": "F"},
+        },
+    ]
+    # WHEN timings are derived
+    timings = timings_from_history(events)
+    # THEN each state spans its first entry to its last exit; an unfinished one is left out
+    assert timings == {"A": 3.0, "M": 7.0, "P": 5.0}
+
+
+def test_local_executions_keep_the_recorded_timings() -> None:
+    arn = "arn:aws:states:local:123456789012:execution:settlement:run-1"
+    assert finalise.step_timings({"execution_arn": arn}, {"A": 1.5}) == {"A": 1.5}

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from lambdas import open_run, record_failure
+from lambdas import open_run, record_failure, validate_batches
 from settlement.bootstrap import Adapters
 from settlement.domain.ports import PeriodsHeldError
+from tests.fixtures.workflow import FakeCalculation, put_batch, sale
 
 
 def lambda_failure(error: str, message: str) -> dict[str, str]:
@@ -57,3 +58,31 @@ def test_a_plain_text_cause_is_kept() -> None:
         {"Error": "States.Timeout", "Cause": "took too long"}
     )
     assert (error, cause) == ("States.Timeout", "took too long")
+
+
+def test_a_failure_after_core_view_committed_brings_the_ledger_in_line(
+    workspace: Adapters,
+) -> None:
+    # GIVEN a run whose deltas Core View committed, then finalisation failed
+    put_batch(workspace.store, "b1", [sale(1), sale(2)])
+    context = validate_batches.handle(
+        {"run_id": "r1", "request": {"periods": ["2026-10"]}}, workspace
+    )
+    open_run.handle(context, workspace)
+    FakeCalculation()(None, store_root=workspace.store.root_uri, run_id="r1", periods=["2026-10"])
+    state = {
+        **context,
+        "commit": {"receipt": {"records": 2}},
+        "failure": lambda_failure("OperationalError", "database went away"),
+    }
+    # WHEN the failure is recorded
+    result = record_failure.handle({"run_id": "r1", "state": state}, workspace)
+    # THEN the ledger holds what Core View holds, so a new run will not publish it twice
+    assert {entry.transaction_id for entry in workspace.database.ledger.entries()} == {"T1", "T2"}
+    assert "the ledger was updated" in result["cause"]
+    report = workspace.store.read_json("runs/r1/run_report.json")
+    assert (report["state"], report["records"], report["published_to_core_view"]) == (
+        "FAILED",
+        2,
+        True,
+    )

@@ -29,6 +29,7 @@ from settlement.domain.publishing import (
     figures_of,
 )
 from settlement.local_coreview import FaultConfig, ServerHandle, serve_in_thread
+from settlement.local_coreview.store import CoreViewProblemError
 from tests.fixtures.coreview import TEST_TOKEN, http_client, make_delta_records
 
 REPO = Path(__file__).resolve().parents[3]
@@ -214,3 +215,32 @@ def _wait_healthy(url: str) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError("the CLI server did not start")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("delta", "1\n2", "records[57].delta is not a decimal string: '1\\n2'"),
+        ("delta", 1.5, "records[57].delta is not a decimal string: 1.5"),
+        ("base_delta", "1.234", "records[57].base_delta is not a decimal string: '1.234'"),
+        ("dealer_id", "", "records[57].dealer_id must be a non-empty string"),
+        ("currency", None, "records[57].currency must be a non-empty string"),
+        ("extra", "x", "records[57] must have exactly the fields"),
+    ],
+)
+def test_every_record_of_a_batch_is_checked(
+    coreview_server: ServerHandle, field: str, value: object, message: str
+) -> None:
+    """GIVEN a 100-record batch whose 58th record has one bad field WHEN stored
+    THEN 422 naming record and field, and nothing is stored."""
+    coreview_server.store.put_run("r1", b'{"periods":[],"expected":{"records":0,"totals":[]}}')
+    records: list[dict[str, object]] = [r.to_payload() for r in make_delta_records(100)]
+    records[57][field] = value
+    body = json.dumps({"records": records}).encode()
+
+    with pytest.raises(CoreViewProblemError) as caught:
+        coreview_server.store.put_batch("r1", 0, 0, body, gzip.compress(body))
+
+    assert (caught.value.status, caught.value.code) == (422, "invalid_record")
+    assert caught.value.message.startswith(message)
+    assert coreview_server.store.run("r1")["batches"] == 0  # type: ignore[index]

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
+from glue_jobs.calculate_commissions import parse_arguments
 from glue_jobs.job import BatchFileError, run_calculation
 from settlement.adapters.storage import DataStore
 from settlement.domain.schemas import TRANSACTION_COLUMNS
@@ -258,3 +259,15 @@ def test_job_refuses_a_batch_whose_rows_differ_from_its_manifest(
     with pytest.raises(BatchFileError, match=r"incoming/transactions/b1.csv .*4 rows read"):
         run_calculation(spark, store_root=str(tmp_path), run_id="r1", periods=["2026-10"])
     assert not store.exists("runs/r1/calculation.json")
+
+
+def test_glue_script_reads_its_arguments_without_awsglue() -> None:
+    # GIVEN Glue-style arguments (and one Glue adds itself) on a machine without awsglue
+    argv = ["calculate_commissions.py", "--run_id", "r1", "--periods", "2026-09,2026-10"]
+    argv += ["--store_root", "/tmp/store", "--job-bookmark-option", "job-bookmark-disable"]
+    # WHEN they are parsed THEN the three job arguments come back
+    assert parse_arguments(argv) == {
+        "run_id": "r1",
+        "periods": "2026-09,2026-10",
+        "store_root": "/tmp/store",
+    }

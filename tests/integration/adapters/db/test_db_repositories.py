@@ -247,3 +247,31 @@ def test_acks_are_recorded_once(database: Database) -> None:
     database.acks.record_ack("r1", 1, 1, 10, "d" * 64)
     assert database.acks.acknowledged("r1", 0) == {1: "a" * 64, 2: "c" * 64}
     assert database.acks.acknowledged("r2", 0) == {}
+
+
+def test_concurrent_runs_for_one_period_get_exactly_one_lock(database: Database) -> None:
+    """GIVEN four runs asking for the same period at the same moment
+    WHEN they open concurrently THEN exactly one holds it and the others are refused naming it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(run_id: str) -> str:
+        try:
+            database.runs.open_run(run_id, ["2026-10"], dry_run=False, requested_by="ops")
+        except PeriodsHeldError as refused:
+            return f"refused:{refused.holder_run_id}"
+        return "opened"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(attempt, ["a", "b", "c", "d"]))
+    assert outcomes.count("opened") == 1
+    winner = ["a", "b", "c", "d"][outcomes.index("opened")]
+    assert sorted(outcomes) == ["opened", *[f"refused:{winner}"] * 3]
+
+
+def test_an_amount_with_too_many_decimals_is_refused_not_rounded(database: Database) -> None:
+    """GIVEN a ledger amount with 3 decimals WHEN applied THEN it is refused naming the
+    transaction, and nothing of the batch is stored (no silent rounding by NUMERIC)."""
+    entries = [ledger_entry("T1", "10.00"), ledger_entry("T2", "10.005")]
+    with pytest.raises(ValueError, match=r"T2: base_amount 10\.005 has more than 2 decimals"):
+        database.ledger.apply_deltas("r1", entries)
+    assert database.ledger.entries() == []

@@ -168,3 +168,14 @@ def test_sql_and_markup_looking_values_are_plain_text() -> None:
         targets_csv('DE,"\'; DROP TABLE target_rows; --",2026-10,1', "DE,<b>x</b>,2026-10,2"),
     )
     assert [row.dealer_id for row in rows] == ["'; DROP TABLE target_rows; --", "<b>x</b>"]
+
+
+def test_trailing_empty_header_cells_are_ignored_but_blank_names_inside_are_not() -> None:
+    """GIVEN a CSV whose lines end with a comma WHEN parsed THEN it loads;
+    GIVEN a blank column name between two others THEN it is an unknown column."""
+    trailing = b"market,dealer_id,period,target_units,\nDE,D1,2026-10,4,\n"
+    assert parse_targets("t.csv", trailing) == [TargetRow("DE", "D1", "2026-10", 4)]
+    inside = b"market,,dealer_id,period,target_units\nDE,,D1,2026-10,4\n"
+    with pytest.raises(ReferenceUploadError) as rejected:
+        parse_targets("t.csv", inside)
+    assert [(e.row, e.column) for e in rejected.value.errors] == [(1, "(blank)")]
