@@ -353,6 +353,7 @@ def time_duckdb(store: DataStore) -> tuple[float, int]:
     )
     connection = duckdb.connect()
     connection.execute("SET threads = 2")
+    connection.execute("SET enable_progress_bar = false")
     started = time.perf_counter()
     rows = connection.execute(sql).fetchall()
     return time.perf_counter() - started, len(rows)
