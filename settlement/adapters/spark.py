@@ -32,7 +32,9 @@ def ensure_java_home() -> str:
     return home
 
 
-def local_spark_session(*, shuffle_partitions: int = 8, app_name: str = "settlement") -> SparkSession:
+def local_spark_session(
+    *, shuffle_partitions: int = 8, app_name: str = "settlement"
+) -> SparkSession:
     """Build (or reuse) the local Spark session the CLI, the local runner and the tests share."""
     ensure_java_home()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

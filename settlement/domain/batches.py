@@ -14,6 +14,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ INCOMING_PREFIX = "incoming/transactions/"
 MANIFEST_SUFFIX = ".manifest.json"
 DATA_FORMATS = ("csv", "parquet")
 SCHEMA_VERSION = 1
+READ_CONCURRENCY = 8
 
 #: The columns of a transaction batch, in the order of spec §2. ``original_transaction_id`` is
 #: optional as a *value* (empty on a sale); the column itself must be present in the header.
@@ -352,16 +354,18 @@ def collect_batches(store: BlobStore, periods: Sequence[str]) -> list[BatchRef]:
     """
     files = _files_by_batch(store.list(INCOMING_PREFIX))
     wanted = set(periods)
-    problems: list[BatchProblem] = []
-    batches: list[BatchRef] = []
-    for batch_id, keys in sorted(files.items()):
+
+    def check(item: tuple[str, dict[str, str]]) -> BatchRef | InvalidBatchesError | None:
         try:
-            batch = _validated_batch(store, batch_id, keys, wanted)
+            return _validated_batch(store, item[0], item[1], wanted)
         except InvalidBatchesError as error:
-            problems.extend(error.problems)
-            continue
-        if batch is not None:
-            batches.append(batch)
+            return error
+
+    # Reading objects is latency-bound on S3: a few at a time, results in batch-id order.
+    with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
+        outcomes = list(pool.map(check, sorted(files.items())))
+    problems = [p for o in outcomes if isinstance(o, InvalidBatchesError) for p in o.problems]
+    batches = [outcome for outcome in outcomes if isinstance(outcome, BatchRef)]
     if problems:
         raise InvalidBatchesError(problems)
     return sorted(batches, key=lambda batch: (batch.period, batch.batch_id))

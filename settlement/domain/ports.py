@@ -56,7 +56,12 @@ class RunRepository(Protocol):
     def record_step(self, run_id: str, step: str, seconds: float) -> None: ...
 
     def finish_run(
-        self, run_id: str, state: str, *, error: str | None = None, summary: dict[str, Any] | None = None
+        self,
+        run_id: str,
+        state: str,
+        *,
+        error: str | None = None,
+        summary: dict[str, Any] | None = None,
     ) -> None:
         """Set the final state and release the run's periods (idempotent)."""
 
