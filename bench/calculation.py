@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import tempfile
 import threading
 import time
@@ -371,6 +372,8 @@ def main() -> None:
     parser.add_argument("--store", type=Path, help="keep the data store here (reused if built)")
     parser.add_argument("--duckdb", action="store_true", help="also time the core SQL in DuckDB")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    logging.getLogger("glue_jobs.job").setLevel(logging.INFO)
 
     root = args.store or Path(tempfile.mkdtemp(prefix="settle-bench-"))
     started = time.perf_counter()

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import posixpath
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ from settlement.domain.schemas import (
     column_names,
 )
 
+LOG = logging.getLogger(__name__)
 DELTA_RECORDS_PER_PART = 200_000
 OUTPUTS = ("lines", "dealer_summary", "rejects", "deltas", "batch_counts")
 # One file = one input partition, never split: the row position inside a partition is then the
@@ -106,14 +109,15 @@ def run_calculation(
         store.delete_prefix(f"{prefix}/{name}")
     batches = load_batch_list(store, run_id, periods)
     with _session_conf(spark, WHOLE_FILE_READS):
-        frames = settle(
-            read_batches(spark, store, batches),
-            read_snapshot(spark, store, f"{prefix}/reference/matrix.parquet", MATRIX_SCHEMA),
-            read_snapshot(spark, store, f"{prefix}/reference/targets.parquet", TARGETS_SCHEMA),
-            read_snapshot(spark, store, f"{prefix}/reference/ledger.parquet", LEDGER_SCHEMA),
-            periods=periods,
-            run_id=run_id,
-        )
+        with _timed("settle"):
+            frames = settle(
+                read_batches(spark, store, batches),
+                read_snapshot(spark, store, f"{prefix}/reference/matrix.parquet", MATRIX_SCHEMA),
+                read_snapshot(spark, store, f"{prefix}/reference/targets.parquet", TARGETS_SCHEMA),
+                read_snapshot(spark, store, f"{prefix}/reference/ledger.parquet", LEDGER_SCHEMA),
+                periods=periods,
+                run_id=run_id,
+            )
         try:
             document = _write_outputs(
                 store, prefix, frames, batches=batches, run_id=run_id, periods=periods
@@ -251,6 +255,14 @@ def _read_parquet(spark: SparkSession, store: DataStore, batches: Sequence[Batch
 
 
 @contextmanager
+def _timed(step: str) -> Iterator[None]:
+    """Log how long ``step`` took (the Glue job's log shows where the time goes)."""
+    started = time.perf_counter()
+    yield
+    LOG.info("calculation step %s took %.1fs", step, time.perf_counter() - started)
+
+
+@contextmanager
 def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
     previous = {key: spark.conf.get(key, None) for key in settings}
     for key, value in settings.items():
@@ -286,6 +298,21 @@ def write_deterministic(
     Spark names files with a random job id; they are written to a scratch prefix and moved to
     ``part-<task>.parquet``. An empty partitioned frame gets one empty file with the full schema.
     """
+    with _timed(f"write {posixpath.basename(key)}"):
+        _write_deterministic(
+            frame, store, key, partition_by=partition_by, sort_by=sort_by, tasks=tasks
+        )
+
+
+def _write_deterministic(
+    frame: DataFrame,
+    store: DataStore,
+    key: str,
+    *,
+    partition_by: Sequence[str],
+    sort_by: Sequence[str],
+    tasks: int,
+) -> None:
     scratch = f"{key}.__writing__"
     store.delete_prefix(scratch)
     store.delete_prefix(key)

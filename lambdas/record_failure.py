@@ -18,12 +18,13 @@ from typing import Any
 from lambdas.finalise import apply_run_deltas, step_timings, write_run_report
 from settlement.bootstrap import Adapters
 
-ERROR_NAMES = {
+ERROR_HINTS = {
     "InvalidRequestError": "the run input is malformed",
     "InvalidBatchesError": "invalid batches: fix or resubmit them, then start a new run",
     "PeriodsHeldError": "another run holds the periods: wait for it or inspect it",
     "ReconciliationError": "the figures do not add up: nothing was published",
     "CalculationMissingError": "the calculation did not complete",
+    "CalculationJobFailed": "fix the cause, then start a new run",
 }
 
 
@@ -64,23 +65,27 @@ def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
 def describe_failure(failure: dict[str, Any]) -> tuple[str, str]:
     """The error name and a readable cause from a Catch's ``{"Error", "Cause"}``.
 
-    Lambda causes are JSON ``{"errorType", "errorMessage", …}``; Glue's are the job run with its
-    ``ErrorMessage``; anything else is kept as text.
+    Lambda causes are JSON ``{"errorType", "errorMessage", …}``; Glue's are the job run (with
+    ``JobRunState`` and, when Glue says why, ``ErrorMessage``); anything else is kept as text.
+    A Fail state may not raise an error named ``States.*``, so those are renamed: a failed job
+    run becomes ``CalculationJobFailed``, any other ``States.X`` becomes ``Workflow.X``.
     """
     error = str(failure.get("Error") or "States.Unknown")
-    raw = failure.get("Cause")
-    cause = str(raw or "no cause given")
+    cause = str(failure.get("Cause") or "no cause given")
     try:
         parsed = json.loads(cause)
     except (TypeError, ValueError):
         parsed = None
-    if isinstance(parsed, dict):
-        if "errorMessage" in parsed:
-            cause = str(parsed["errorMessage"])
-        elif "ErrorMessage" in parsed:
-            job = parsed.get("JobName", "the calculation job")
-            cause = f"Glue job {job} run {parsed.get('Id', '?')} failed: {parsed['ErrorMessage']}"
-    hint = ERROR_NAMES.get(error)
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        cause = str(parsed["errorMessage"])
+    elif isinstance(parsed, dict) and "JobRunState" in parsed:
+        error = "CalculationJobFailed"
+        why = parsed.get("ErrorMessage") or f"job run ended {parsed['JobRunState']}"
+        job = parsed.get("JobName", "the calculation job")
+        cause = f"Glue job {job} run {parsed.get('Id', '?')} failed: {why}"
+    if error.startswith("States."):
+        error = "Workflow." + error.removeprefix("States.")
+    hint = ERROR_HINTS.get(error)
     return error, f"{cause} ({hint})" if hint else cause
 
 

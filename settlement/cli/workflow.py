@@ -388,7 +388,10 @@ def print_deltas(adapters: Adapters, run_id: str, *, top: int = 10) -> None:
     ]
     rows = _dataset(adapters, f"runs/{run_id}/deltas").to_table(columns=columns).to_pylist()
     rows.sort(key=lambda row: (-abs(row["delta"]), row["transaction_id"]))
-    table = Table(*columns, title=f"Largest of {len(rows)} deltas published by {run_id}")
+    table = Table(title=f"Largest of {len(rows)} deltas published by {run_id}")
+    table.add_column(columns[0], no_wrap=True)
+    for column in columns[1:]:
+        table.add_column(column)
     for row in rows[:top]:
         table.add_row(*(str(row[c]) for c in columns))
     console.print(table)

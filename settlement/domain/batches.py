@@ -45,6 +45,7 @@ TRANSACTION_COLUMNS: tuple[str, ...] = (
     "original_transaction_id",
 )
 
+REQUEST_KEYS = frozenset({"periods", "from", "to", "dry_run", "requested_by"})
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -142,6 +143,12 @@ def parse_run_request(document: Mapping[str, Any]) -> RunRequest:
     InvalidRequestError
         When the input names neither or both forms, or a value is malformed.
     """
+    unknown = sorted(set(document) - REQUEST_KEYS)
+    if unknown:
+        # a mistyped "dry_run" must not turn into a real, published run
+        raise InvalidRequestError(
+            f"unknown run input key(s) {unknown}; allowed: {sorted(REQUEST_KEYS)}"
+        )
     has_periods = "periods" in document
     has_range = "from" in document or "to" in document
     if has_periods == has_range:

@@ -122,6 +122,7 @@ def test_a_failed_calculation_leaves_the_run_failed_and_a_re_run_succeeds(
     # THEN it is FAILED with the job's message, nothing is published, October is free again
     assert failed.status == "FAILED"
     assert failed.entered_states[-2:] == ["Record failure and release periods", "Settlement failed"]
+    assert failed.error == "CalculationJobFailed"
     assert "executor lost" in (failed.cause or "")
     record = workspace.database.runs.get_run(failed.name)
     assert record is not None

@@ -42,7 +42,8 @@ def test_an_opened_run_is_marked_failed_and_its_periods_released(workspace: Adap
                              "ErrorMessage": "RuntimeError: out of memory"})  # fmt: skip
     state = {"run_id": "r1", "failure": {"Error": "States.TaskFailed", "Cause": glue_cause}}
     result = record_failure.handle({"run_id": "r1", "state": state}, workspace)
-    assert result["cause"] == "Glue job calc run jr_1 failed: RuntimeError: out of memory"
+    assert result["error"] == "CalculationJobFailed"
+    assert result["cause"].startswith("Glue job calc run jr_1 failed: RuntimeError: out of memory")
     run = workspace.database.runs.get_run("r1")
     assert run is not None
     assert run.state == "FAILED"
@@ -57,7 +58,7 @@ def test_a_plain_text_cause_is_kept() -> None:
     error, cause = record_failure.describe_failure(
         {"Error": "States.Timeout", "Cause": "took too long"}
     )
-    assert (error, cause) == ("States.Timeout", "took too long")
+    assert (error, cause) == ("Workflow.Timeout", "took too long")
 
 
 def test_a_failure_after_core_view_committed_brings_the_ledger_in_line(

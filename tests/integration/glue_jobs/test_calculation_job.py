@@ -211,17 +211,17 @@ def test_job_settles_csv_and_parquet_batches_and_writes_the_marker_last(
     assert result["totals"] == [
         {
             "currency": "EUR",
-            "base_total": "450.02",
-            "bonus_total": "40.00",
+            "base_total": "480.02",  # 130.00 + 160.02 (160.015) + 190.00
+            "bonus_total": "40.00",  # T1 10.00 + T4 30.00
             "clawback_total": "-160.02",
-            "total": "330.00",
+            "total": "360.00",
         }
     ]
     # AND a first run publishes every line, in part 0
     assert result["deltas"] == {
         "records": 4,
         "parts": [0],
-        "totals": [{"currency": "EUR", "delta": "330.00"}],
+        "totals": [{"currency": "EUR", "delta": "360.00"}],
     }
     assert sorted(_files(store, "r1", "deltas")) == ["/part=0/part-00000.parquet"]
 

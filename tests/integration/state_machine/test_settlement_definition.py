@@ -129,35 +129,59 @@ def without_locations(output: Any) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("request_input", "tamper"),
-    [({"periods": ["2026-10"], "requested_by": "tests"}, False), ({"periods": ["2026-10"]}, True)],
-    ids=["published", "invalid-batch"],
+    ("request_input", "case"),
+    [
+        ({"periods": ["2026-10"], "requested_by": "tests"}, "published"),
+        ({"periods": ["2026-10"], "dry_run": True}, "dry-run"),
+        ({"periods": ["2026-10"]}, "invalid-batch"),
+        ({"periods": ["2026-10"]}, "calculation-fails"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
 )
 def test_local_runner_and_moto_agree_on_the_product_definition(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request_input: dict[str, Any], tamper: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request_input: dict[str, Any], case: str
 ) -> None:
     moto_sfn = pytest.importorskip("tests.support.moto_sfn")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     # GIVEN two identical workspaces, one per interpreter
     local_ws = fresh_workspace(tmp_path / "local", monkeypatch)
     moto_ws = fresh_workspace(tmp_path / "moto", monkeypatch)
-    if tamper:
+    if case == "invalid-batch":
         for workspace in (local_ws, moto_ws):
             workspace.store.write_bytes("incoming/transactions/b2.csv", b"tampered")
+    failure = RuntimeError("executor lost") if case == "calculation-fails" else None
     # WHEN the product definition runs on each, with the same handlers and the same name
     local = run_workflow(
-        local_ws, request_input, calculate=FakeCalculation(), run_id="x1", sleep=lambda _: None
-    )
+        local_ws, request_input, calculate=FakeCalculation(fail_with=failure), run_id="x1",
+        sleep=lambda _: None,
+    )  # fmt: skip
     moto = moto_sfn.run_on_moto(
         moto_definition(),
         lambda_handlers(moto_ws),
-        {CALCULATION_JOB: calculation_job(lambda: None, FakeCalculation())},
+        {CALCULATION_JOB: calculation_job(lambda: None, FakeCalculation(fail_with=failure))},
         input=request_input,
         name="x1",
     )
     # THEN both take the same path to the same result
-    assert local.status == ("FAILED" if tamper else "SUCCEEDED"), local.cause
+    assert local.status == ("SUCCEEDED" if case in ("published", "dry-run") else "FAILED")
     assert moto.status == local.status
     assert moto.entered_states == local.entered_states
     assert without_locations(moto.output) == without_locations(local.output)
-    assert (moto.error, moto.cause) == (local.error, local.cause)
+    assert moto.error == local.error
+    if case != "calculation-fails":  # a failed Glue run's description differs between the two
+        assert moto.cause == local.cause
+    for workspace in (local_ws, moto_ws):
+        record = workspace.database.runs.get_run("x1")
+        opened = case != "invalid-batch"
+        assert (record is not None) == opened
+        if record is not None:
+            assert record.state == local.status
+
+
+def test_fail_states_never_raise_a_reserved_error_name() -> None:
+    fails = {name: s for name, s in DEFINITION["States"].items() if s["Type"] == "Fail"}
+    assert set(fails) == {"Settlement failed", "Settlement failed, not recorded"}
+    for state in fails.values():
+        assert not state.get("Error", "").startswith("States.")
+    # the dynamic name comes from record_failure, which renames States.* errors
+    assert fails["Settlement failed"]["ErrorPath"] == "$.error"

@@ -94,6 +94,7 @@ def test_a_request_by_range_keeps_requested_by() -> None:
         ({"from": "2026-10-01", "to": "31.10.2026"}, '"to"'),
         ({"from": "2026-10-01", "to": "2026-09-30"}, "before it starts"),
         ({"periods": ["2026-10"], "dry_run": "yes"}, "dry_run"),
+        ({"periods": ["2026-10"], "dryrun": True}, "unknown run input key"),
     ],
 )
 def test_malformed_requests_are_refused_with_the_reason(
