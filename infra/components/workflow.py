@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -25,6 +25,8 @@ FUNCTION_SUBSTITUTIONS = {
     "RecordFailureFunctionArn": "RecordFailure",
 }
 JOB_SUBSTITUTION = "CalculationJobName"
+# Finalise and record_failure read the execution history for the run report's step timings.
+HISTORY_READERS = ("Finalise", "RecordFailure")
 GLUE_RUN_ACTIONS = ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"]
 
 
@@ -69,9 +71,11 @@ class SettlementWorkflow(Construct):
             retention=logs.RetentionDays.ONE_YEAR,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        state_machine_name = f"{Stack.of(self).stack_name}-settlement"
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
+            state_machine_name=state_machine_name,
             definition_body=sfn.DefinitionBody.from_file(str(asl)),
             definition_substitutions=definition_substitutions(functions, job_name),
             state_machine_type=sfn.StateMachineType.STANDARD,
@@ -81,6 +85,30 @@ class SettlementWorkflow(Construct):
             tracing_enabled=True,
         )
         self._allow_tasks(functions, job_arn)
+        self._allow_history_reads(functions, state_machine_name)
+
+    def _allow_history_reads(
+        self, functions: Mapping[str, lambda_.IFunction], state_machine_name: str
+    ) -> None:
+        # Built from the name, not the state machine's Ref: the machine already refers to the
+        # functions, so a Ref back would be a dependency cycle.
+        executions = Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        for function_id in HISTORY_READERS:
+            function = functions[function_id]
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["states:GetExecutionHistory"], resources=[executions])
+            )
+            acknowledge(
+                function,
+                "History reads are limited to executions of this stack's state machine.",
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+                f"<AWS::AccountId>:execution:{state_machine_name}:*]",
+            )
 
     def _allow_tasks(self, functions: Mapping[str, lambda_.IFunction], job_arn: str) -> None:
         # from_file cannot infer what the tasks call, so the grants are explicit.

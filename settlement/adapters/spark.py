@@ -45,6 +45,7 @@ def local_spark_session(
         SparkSession.builder.master(os.environ.get("SETTLE_SPARK_MASTER", "local[*]"))
         .appName(app_name)
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.ansi.enabled", "false")

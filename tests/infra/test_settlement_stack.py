@@ -206,6 +206,19 @@ def test_grants_follow_what_each_function_touches(synthesized: Synthesized) -> N
     assert parser.count(".errors.json") == 2
 
 
+def test_only_finalise_and_record_failure_read_execution_history(
+    synthesized: Synthesized,
+) -> None:
+    # GIVEN each function's role WHEN its policies are read
+    for handler in HANDLERS:
+        statements = statements_of(synthesized, handler)
+        # THEN the run-report writers may read this state machine's executions, nobody else
+        reads_history = handler in {"lambdas/finalise.handler", "lambdas/record_failure.handler"}
+        assert ("states:GetExecutionHistory" in statements) == reads_history, handler
+        if reads_history:
+            assert "execution:Settlement-settlement:*" in statements
+
+
 def test_lambda_code_asset_holds_only_the_runtime_packages(synthesized: Synthesized) -> None:
     # GIVEN the staged code asset of the functions WHEN listed THEN only settlement/ and lambdas/
     (properties, *_) = synthesized.settlement_functions().values()
