@@ -80,15 +80,25 @@ def attach_rates(matrix: DataFrame) -> Transform:
             )
             condition = [F.col(k) == F.col(f"card{level}_{k}") for k in keys]
             joined = joined.join(card, condition, "left").drop(*(f"card{level}_{k}" for k in keys))
-        base_valid = [_valid_on_event_date(F.col(f"base{i}")) for i in range(len(LEVELS))]
-        bonus_valid = [_valid_on_event_date(F.col(f"bonus{i}")) for i in range(len(LEVELS))]
         priced_row = is_sale() & still_good()
-        return joined.withColumns(
-            {
-                "base": F.when(priced_row, F.array_max(_first_non_empty(base_valid))),
-                "bonus_candidates": F.when(priced_row, _first_non_empty(bonus_valid)),
-            }
-        ).drop(*(f"{kind}{i}" for kind in ("base", "bonus") for i in range(len(LEVELS))))
+        levels = range(len(LEVELS))
+        # Filter each level once in its own projection: the pick below reads every filtered
+        # array twice, and higher-order functions are not shared as common subexpressions.
+        valid = {
+            f"{kind}{i}": F.when(priced_row, _valid_on_event_date(F.col(f"{kind}{i}")))
+            for kind in ("base", "bonus")
+            for i in levels
+        }
+        return (
+            joined.withColumns(valid)
+            .withColumns(
+                {
+                    "base": F.array_max(_first_non_empty([F.col(f"base{i}") for i in levels])),
+                    "bonus_candidates": _first_non_empty([F.col(f"bonus{i}") for i in levels]),
+                }
+            )
+            .drop(*valid)
+        )
 
     return transform
 
