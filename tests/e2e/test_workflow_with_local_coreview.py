@@ -47,7 +47,9 @@ def test_runs_publish_exactly_their_deltas_through_a_faulty_server(
     # THEN both runs succeeded and Core View committed what each published
     assert (first.status, second.status) == ("SUCCEEDED", "SUCCEEDED"), second.cause
     for execution in (first, second):
-        assert faulty_coreview_server.store.run(execution.name)["committed"] is not None
+        stored = faulty_coreview_server.store.run(execution.name)
+        assert stored is not None
+        assert stored["committed"] is not None
     # AND what Core View holds per transaction equals our ledger: no duplicate, none missing
     held = held_by_coreview(faulty_coreview_server, [first.name, second.name])
     ledger = {
