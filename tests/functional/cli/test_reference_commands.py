@@ -1,0 +1,64 @@
+"""`settle upload` and `settle versions` through the real CLI on a fresh workspace."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from settlement.cli.app import app
+
+MATRIX = (
+    "market,series,channel,component,min_attainment,rate,amount_per_unit,currency,valid_from,valid_to\n"
+    "DE,3,PRIVATE,BASE,0,0.04,0,EUR,2026-01-01,\n"
+    "DE,*,*,BASE,0,0.03,100,EUR,2026-01-01,\n"
+    "DE,*,*,BONUS,1.0,0.01,0,EUR,2026-01-01,\n"
+)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for variable in ("SETTLE_HOME", "SETTLE_DATA_STORE", "SETTLE_DATABASE_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    return tmp_path / "home"
+
+
+def settle(home: Path, *arguments: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, [*arguments, "--home", str(home)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_upload_prints_the_new_version_and_versions_lists_it(home: Path, tmp_path: Path) -> None:
+    # GIVEN a valid matrix file
+    matrix = tmp_path / "matrix.csv"
+    matrix.write_text(MATRIX)
+    # WHEN it is uploaded twice and the versions are listed
+    code, out, _ = settle(home, "upload", str(matrix), "--kind", "matrix")
+    again_code, again_out, _ = settle(home, "upload", str(matrix), "--kind", "matrix")
+    list_code, listing, _ = settle(home, "versions", "--json")
+    # THEN the first upload made a version of 3 rows, the second re-used it
+    assert (code, again_code, list_code) == (0, 0, 0)
+    assert "3 rows loaded" in out
+    assert "already loaded" in again_out
+    versions = json.loads(listing)
+    assert [(v["kind"], v["row_count"], v["markets"]) for v in versions] == [("matrix", 3, ["DE"])]
+
+
+def test_a_bad_upload_lists_every_error_and_exits_non_zero(home: Path, tmp_path: Path) -> None:
+    # GIVEN a matrix with a rate above 1 on row 2 and a BASE tier on row 3
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        MATRIX.splitlines()[0] + "\n"
+        "DE,3,PRIVATE,BASE,0,1.5,0,EUR,2026-01-01,\n"
+        "DE,*,*,BASE,0.5,0.03,0,EUR,2026-01-01,\n"
+    )
+    # WHEN it is uploaded
+    code, _, err = settle(home, "upload", str(bad), "--kind", "matrix")
+    # THEN both errors are reported with their rows and nothing was loaded
+    assert code != 0
+    assert "rate" in err
+    assert "min_attainment" in err
+    assert "bad.csv rejected with 2 error(s); nothing was loaded" in err
+    assert json.loads(settle(home, "versions", "--json")[1]) == []
