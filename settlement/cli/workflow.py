@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from rich.table import Table
 
 from settlement.bootstrap import Adapters, build_adapters
 from settlement.cli.options import HomeOption, fail, settings_for
+from settlement.config import load_settings
 from settlement.domain.batches import INCOMING_PREFIX, InvalidBatchesError, manifest_for
 from settlement.domain.ports import RunRecord
 
@@ -268,13 +270,23 @@ def demo(
     period: Annotated[str, typer.Option("--period", help="The month to generate.")] = "2026-10",
     home: HomeOption = None,
 ) -> None:
-    """Generate a month, upload reference data, submit, run; then correct the matrix and re-run."""
-    adapters = build_adapters(settings_for(home))
+    """Generate a month, upload reference data, submit, run; then correct the matrix and re-run.
+
+    The demo works in its own workspace ``<home>/demo``, emptied first, so every demo starts
+    from nothing published and the same seed always tells the same story.
+    """
+    demo_home = settings_for(home).home / "demo"
+    shutil.rmtree(demo_home, ignore_errors=True)
+    adapters = build_adapters(load_settings(demo_home))
+    console.print(f"demo workspace: {demo_home}")
     try:
         outcome = run_demo(adapters, rows=rows, seed=seed, period=period)
     except DemoFailedError as error:
         raise fail(str(error)) from None
     console.print(f"first run {outcome['first']}, re-run {outcome['second']}")
+    console.print(
+        f"inspect with: settle runs --home {demo_home} | settle report RUN_ID --home {demo_home}"
+    )
 
 
 class DemoFailedError(Exception):
