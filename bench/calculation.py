@@ -32,7 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from settlement.adapters.storage import DataStore
-from settlement.domain.schemas import TRANSACTION_COLUMNS
+from settlement.domain.transactions import TRANSACTION_COLUMNS
 
 PERIOD = "2026-10"
 MARKETS = {"DE": "EUR", "FR": "EUR", "IT": "EUR", "GB": "GBP", "US": "USD", "JP": "JPY"}

@@ -23,27 +23,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from settlement.domain.transactions import TRANSACTION_COLUMNS
+
 INCOMING_PREFIX = "incoming/transactions/"
 MANIFEST_SUFFIX = ".manifest.json"
 DATA_FORMATS = ("csv", "parquet")
 SCHEMA_VERSION = 1
 READ_CONCURRENCY = 8
 
-#: The columns of a transaction batch, in the order of spec §2. ``original_transaction_id`` is
-#: optional as a *value* (empty on a sale); the column itself must be present in the header.
-TRANSACTION_COLUMNS: tuple[str, ...] = (
-    "transaction_id",
-    "event_type",
-    "event_date",
-    "market",
-    "dealer_id",
-    "vin",
-    "series",
-    "channel",
-    "net_price",
-    "currency",
-    "original_transaction_id",
-)
 
 REQUEST_KEYS = frozenset({"periods", "from", "to", "dry_run", "requested_by"})
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")

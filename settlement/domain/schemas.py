@@ -18,6 +18,11 @@ from pyspark.sql.types import (
     StructType,
 )
 
+from settlement.domain import transactions
+
+# Re-exported: the calculation reads the batch columns from here with its schemas.
+TRANSACTION_COLUMNS = transactions.TRANSACTION_COLUMNS
+
 MONEY = DecimalType(18, 2)
 RATE = DecimalType(7, 6)
 MIN_ATTAINMENT = DecimalType(12, 6)
@@ -31,19 +36,6 @@ BASE = "BASE"
 BONUS = "BONUS"
 ANY = "*"
 
-TRANSACTION_COLUMNS = (
-    "transaction_id",
-    "event_type",
-    "event_date",
-    "market",
-    "dealer_id",
-    "vin",
-    "series",
-    "channel",
-    "net_price",
-    "currency",
-    "original_transaction_id",
-)
 # Required on every row; net_price is checked as INVALID_AMOUNT on sales and
 # original_transaction_id as MISSING_FIELD on cancellations.
 ALWAYS_REQUIRED_COLUMNS = tuple(

@@ -9,22 +9,11 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from settlement.domain.transactions import TRANSACTION_COLUMNS
+
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
-# Batch columns, in the order of spec §2.
-COLUMNS: tuple[str, ...] = (
-    "transaction_id",
-    "event_type",
-    "event_date",
-    "market",
-    "dealer_id",
-    "vin",
-    "series",
-    "channel",
-    "net_price",
-    "currency",
-    "original_transaction_id",
-)
+COLUMNS = TRANSACTION_COLUMNS
 
 MARKETS: tuple[str, ...] = ("DE", "FR", "IT", "GB", "CH", "SE", "US")
 CURRENCIES: tuple[str, ...] = ("EUR", "EUR", "EUR", "GBP", "CHF", "SEK", "USD")

@@ -14,9 +14,9 @@ from settlement.domain.schemas import (
     DELTAS_SCHEMA,
     MONEY,
     REJECTS_SCHEMA,
-    TRANSACTION_COLUMNS,
     column_names,
 )
+from settlement.domain.transactions import TRANSACTION_COLUMNS
 
 SUMMARY_KEYS = ["period", "market", "dealer_id", "currency"]
 

@@ -21,7 +21,7 @@ from pyspark.sql import SparkSession
 from glue_jobs.calculate_commissions import parse_arguments
 from glue_jobs.job import BatchFileError, run_calculation
 from settlement.adapters.storage import DataStore
-from settlement.domain.schemas import TRANSACTION_COLUMNS
+from settlement.domain.transactions import TRANSACTION_COLUMNS
 from tests.fixtures.calculation import cancel, tx
 
 pytestmark = pytest.mark.spark
