@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from settlement.cli import coreview, generate, reference, report, workflow
@@ -18,4 +20,6 @@ for topic in (generate, reference, workflow, report, coreview):
 
 
 def main() -> None:
+    # The handlers log JSON for CloudWatch; on a terminal only their warnings are worth a line.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     app()
