@@ -162,7 +162,10 @@ def _read(store: DataStore, key: str) -> pa.Table:
     return pads.dataset(store.path(key), format="parquet", partitioning="hive").to_table()
 
 
-def _files(store: DataStore, run_id: str, name: str) -> dict[str, bytes]:
+OUTPUT_NAMES = ("lines", "dealer_summary", "rejects", "deltas", "batch_counts")
+
+
+def files(store: DataStore, run_id: str, name: str) -> dict[str, bytes]:
     prefix = f"runs/{run_id}/{name}"
     return {k[len(prefix) :]: store.read_bytes(k) for k in store.list(prefix, recursive=True)}
 
@@ -223,7 +226,7 @@ def test_job_settles_csv_and_parquet_batches_and_writes_the_marker_last(
         "parts": [0],
         "totals": [{"currency": "EUR", "delta": "360.00"}],
     }
-    assert sorted(_files(store, "r1", "deltas")) == ["/part=0/part-00000.parquet"]
+    assert sorted(files(store, "r1", "deltas")) == ["/part=0/part-00000.parquet"]
 
 
 def test_job_output_is_byte_identical_when_re_run(spark: SparkSession, tmp_path: Path) -> None:
@@ -235,14 +238,11 @@ def test_job_output_is_byte_identical_when_re_run(spark: SparkSession, tmp_path:
     )
     run_calculation(spark, store_root=str(tmp_path), run_id="r1", periods=["2026-10"])
     store = DataStore(str(tmp_path))
-    first = {
-        name: _files(store, "r1", name)
-        for name in ("lines", "dealer_summary", "rejects", "deltas", "batch_counts")
-    }
+    first = {name: files(store, "r1", name) for name in OUTPUT_NAMES}
     # WHEN it runs again on the same inputs
     run_calculation(spark, store_root=str(tmp_path), run_id="r1", periods=["2026-10"])
     # THEN every output file has the same name and the same bytes
-    again = {name: _files(store, "r1", name) for name in first}
+    again = {name: files(store, "r1", name) for name in first}
     assert first == again
     assert all(first.values())
 
