@@ -373,7 +373,8 @@ def main() -> None:
     parser.add_argument("--duckdb", action="store_true", help="also time the core SQL in DuckDB")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
-    logging.getLogger("glue_jobs.job").setLevel(logging.INFO)
+    for name in ("glue_jobs.job", "settlement.domain.calculation.settle"):
+        logging.getLogger(name).setLevel(logging.INFO)
 
     root = args.store or Path(tempfile.mkdtemp(prefix="settle-bench-"))
     started = time.perf_counter()

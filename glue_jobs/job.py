@@ -292,14 +292,15 @@ def write_deterministic(
     partition_by: Sequence[str] = (),
     sort_by: Sequence[str],
     tasks: int = 1,
-) -> None:
+) -> list[str]:
     """Write ``frame`` as Parquet under ``key`` with stable content and file names.
 
     Spark names files with a random job id; they are written to a scratch prefix and moved to
     ``part-<task>.parquet``. An empty partitioned frame gets one empty file with the full schema.
+    Returns the written files relative to ``key`` (e.g. ``period=2026-10/part-00000.parquet``).
     """
     with _timed(f"write {posixpath.basename(key)}"):
-        _write_deterministic(
+        return _write_deterministic(
             frame, store, key, partition_by=partition_by, sort_by=sort_by, tasks=tasks
         )
 
@@ -312,7 +313,7 @@ def _write_deterministic(
     partition_by: Sequence[str],
     sort_by: Sequence[str],
     tasks: int,
-) -> None:
+) -> list[str]:
     scratch = f"{key}.__writing__"
     store.delete_prefix(scratch)
     store.delete_prefix(key)
@@ -325,22 +326,24 @@ def _write_deterministic(
     store.delete_prefix(scratch)
     if not moved:
         frame.limit(0).coalesce(1).write.mode("overwrite").parquet(store.uri(scratch))
-        _move_parts(store, scratch, key)
+        moved = _move_parts(store, scratch, key)
         store.delete_prefix(scratch)
+    return moved
 
 
-def _move_parts(store: DataStore, scratch: str, key: str) -> int:
-    moved = 0
+def _move_parts(store: DataStore, scratch: str, key: str) -> list[str]:
+    moved = []
     for source in store.list(scratch, recursive=True):
         relative = source[len(scratch) + 1 :]
         directory, name = posixpath.split(relative)
         match = _SPARK_PART_NAME.match(name)
         if not match:
             continue  # _SUCCESS and checksum files
-        target = posixpath.join(key, directory, f"part-{match.group(1)}.parquet")
+        written = posixpath.join(directory, f"part-{match.group(1)}.parquet")
+        target = posixpath.join(key, written)
         store.filesystem.create_dir(store.path(posixpath.dirname(target)), recursive=True)
         store.filesystem.move(store.path(source), store.path(target))
-        moved += 1
+        moved.append(written)
     return moved
 
 
@@ -378,23 +381,25 @@ def _write_outputs(
         sort_by=["batch_id", "line_number"],
         tasks=tasks,
     )
-    counts = _batch_counts(frames, batches)
+    # One small aggregate, computed once: checked against the manifests, then written.
+    batch_counts = frames.batch_counts.localCheckpoint(eager=True)
+    counts = _batch_counts(batch_counts, batches)
     write_deterministic(
-        frames.batch_counts, store, f"{prefix}/batch_counts", sort_by=["period", "batch_id"]
+        batch_counts, store, f"{prefix}/batch_counts", sort_by=["period", "batch_id"]
     )
     deltas = frames.deltas.persist()
     try:
-        records = deltas.count()
-        parted = with_parts(deltas, records)
-        write_deterministic(
-            parted,
+        # Count and totals in one aggregate; the parts are read from the written files.
+        totals = _delta_totals(deltas)
+        records = sum(count for _, count, _ in totals)
+        written = write_deterministic(
+            with_parts(deltas, records),
             store,
             f"{prefix}/deltas",
             partition_by=["part"],
             sort_by=["transaction_id"],
             tasks=max(1, math.ceil(records / DELTA_RECORDS_PER_PART)),
         )
-        delta_summary = _delta_summary(parted, records)
     finally:
         deltas.unpersist()
     return {
@@ -405,12 +410,16 @@ def _write_outputs(
         "rows_rejected": sum(b["rows_rejected"] for b in counts),
         "batches": counts,
         "totals": _line_totals(frames.lines),
-        "deltas": delta_summary,
+        "deltas": {
+            "records": records,
+            "parts": _written_parts(written),
+            "totals": [{"currency": c, "delta": _money(delta)} for c, _, delta in totals],
+        },
     }
 
 
-def _batch_counts(frames: SettlementFrames, batches: Sequence[BatchRef]) -> list[dict[str, Any]]:
-    found = {row["batch_id"]: row.asDict() for row in frames.batch_counts.collect()}
+def _batch_counts(batch_counts: DataFrame, batches: Sequence[BatchRef]) -> list[dict[str, Any]]:
+    found = {row["batch_id"]: row.asDict() for row in batch_counts.collect()}
     counts = []
     for batch in batches:
         row = found.get(batch.batch_id, {"rows_in": 0, "rows_settled": 0, "rows_rejected": 0})
@@ -451,13 +460,15 @@ def _line_totals(lines: DataFrame) -> list[dict[str, str]]:
     return [{"currency": r["currency"], **{f: _money(r[f]) for f in fields}} for r in rows]
 
 
-def _delta_summary(parted: DataFrame, records: int) -> dict[str, Any]:
-    totals = parted.groupBy("currency").agg(F.sum("delta").alias("delta")).orderBy("currency")
-    parts = [r["part"] for r in parted.select("part").distinct().orderBy("part").collect()]
-    return {
-        "records": records,
-        "parts": parts,
-        "totals": [
-            {"currency": r["currency"], "delta": _money(r["delta"])} for r in totals.collect()
-        ],
-    }
+def _delta_totals(deltas: DataFrame) -> list[tuple[str | None, int, Decimal | None]]:
+    """(currency, records, sum of delta) per currency, ordered by currency (nulls first)."""
+    rows = deltas.groupBy("currency").agg(F.count(F.lit(1)).alias("records"), F.sum("delta"))
+    found = [(r[0], int(r[1]), r[2]) for r in rows.collect()]
+    return sorted(found, key=lambda t: (t[0] is not None, t[0] or ""))
+
+
+def _written_parts(files: Sequence[str]) -> list[int]:
+    """The ``part`` values of the delta files written (``part=<n>/part-<task>.parquet``)."""
+    prefix = "part="
+    directories = {posixpath.dirname(f) for f in files}
+    return sorted(int(d[len(prefix) :]) for d in directories if d.startswith(prefix))

@@ -129,29 +129,39 @@ def _check_cancellations(ledger: DataFrame, periods: Sequence[str]) -> Transform
     return transform
 
 
-def resolve_cancellations(ledger: DataFrame, periods: Sequence[str]) -> Transform:
-    """Attach ``original_in_run`` / ``original_in_ledger`` to cancellations still good and apply
-    ORIGINAL_NOT_FOUND, CURRENCY_MISMATCH (a cancellation must carry its original's currency)
-    and ALREADY_CANCELLED (the first valid one in run order wins; a published one wins over all)."""
+def pending_cancellations() -> Column:
+    """Cancellations no rule has rejected yet: the rows :func:`resolve_cancellations` handles."""
+    return is_cancellation() & still_good()
 
-    def transform(rows: DataFrame) -> DataFrame:
-        pending = is_cancellation() & still_good()
-        cancellations = (
-            rows.filter(pending)
-            .join(
-                _originals_in_run(rows),
-                F.col("original_transaction_id") == F.col("run_original_id"),
-                "left",
-            )
-            .join(
-                _originals_in_ledger(ledger, periods),
-                F.col("original_transaction_id") == F.col("ledger_original_id"),
-                "left",
-            )
-            .drop("run_original_id", "ledger_original_id")
-            .transform(_check_cancellations(ledger, periods))
+
+def resolve_cancellations(rows: DataFrame, ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
+    """The :func:`pending_cancellations` of ``rows`` with ``original_in_run`` /
+    ``original_in_ledger`` attached, after ORIGINAL_NOT_FOUND, CURRENCY_MISMATCH (a cancellation
+    must carry its original's currency) and ALREADY_CANCELLED (the first valid one in run order
+    wins; a published one wins over all).
+
+    Only the cancellations: the caller keeps the other rows as they are and unions them back
+    (:func:`with_resolved`), so this small frame can be materialised on its own.
+    """
+    return (
+        rows.filter(pending_cancellations())
+        .join(
+            _originals_in_run(rows),
+            F.col("original_transaction_id") == F.col("run_original_id"),
+            "left",
         )
-        others = rows.filter(~pending | pending.isNull())
-        return others.unionByName(cancellations, allowMissingColumns=True)
+        .join(
+            _originals_in_ledger(ledger, periods),
+            F.col("original_transaction_id") == F.col("ledger_original_id"),
+            "left",
+        )
+        .drop("run_original_id", "ledger_original_id")
+        .transform(_check_cancellations(ledger, periods))
+    )
 
-    return transform
+
+def with_resolved(rows: DataFrame, cancellations: DataFrame) -> DataFrame:
+    """``rows`` with their pending cancellations replaced by the resolved ``cancellations``."""
+    pending = pending_cancellations()
+    others = rows.filter(~pending | pending.isNull())
+    return others.unionByName(cancellations, allowMissingColumns=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
 from settlement.domain.reasons import RejectReason
@@ -162,33 +162,8 @@ def _run_order() -> list[Column]:
     return [F.col("period"), F.col("batch_id"), F.col("line_number")]
 
 
-def seen_before(parsed: DataFrame, ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
-    """The transaction ids of ``parsed`` that can be duplicates: one narrow row per id.
-
-    ``first_seen`` (period, batch_id, line_number) is the first occurrence among the rows still
-    good when the id occurs more than once among them; ``ledger_period`` the period the ledger
-    holds it as settled for, when that period is not re-computed by this run. Ids with neither
-    are left out, so the frame is as small as the duplicates (aggregates over the id, never a
-    sort of whole rows).
-    """
-    good_ids = parsed.filter(still_good()).select("transaction_id", *_run_order())
-    repeated = (
-        good_ids.groupBy(F.col("transaction_id").alias("seen_id"))
-        .agg(F.min(F.struct(*_run_order())).alias("first_seen"), F.count(F.lit(1)).alias("seen"))
-        .filter(F.col("seen") > 1)
-        .drop("seen")
-    )
-    settled_elsewhere = (
-        ledger.filter(F.col("settled") & ~F.col("period").isin(*periods))
-        .join(good_ids.select("transaction_id").distinct(), "transaction_id", "left_semi")
-        .groupBy(F.col("transaction_id").alias("seen_id"))
-        .agg(F.min("period").alias("ledger_period"))
-    )
-    return repeated.join(settled_elsewhere, "seen_id", "full_outer")
-
-
-def flag_duplicates(seen: DataFrame) -> Transform:
-    """Reject DUPLICATE_TRANSACTION rows, given :func:`seen_before` of the same rows.
+def flag_duplicates(ledger: DataFrame, periods: Sequence[str]) -> Transform:
+    """Reject DUPLICATE_TRANSACTION rows.
 
     A transaction_id is a duplicate when a row still good came earlier in the run, in the order
     (period, batch_id, line_number), or when the ledger holds it as settled for a period this run
@@ -196,31 +171,45 @@ def flag_duplicates(seen: DataFrame) -> Transform:
     """
 
     def transform(df: DataFrame) -> DataFrame:
-        first = F.col("first_seen")
+        first = Window.partitionBy("transaction_id").orderBy(
+            F.col("reason").isNotNull(), *_run_order()
+        )
+        settled_elsewhere = ledger.filter(
+            F.col("settled") & ~F.col("period").isin(*periods)
+        ).select(
+            F.col("transaction_id").alias("ledger_transaction_id"),
+            F.col("period").alias("ledger_period"),
+        )
+        earlier = F.first(F.struct("batch_id", "line_number")).over(first)
         return (
-            df.join(seen, F.col("transaction_id") == F.col("seen_id"), "left")
+            df.withColumns({"occurrence": F.row_number().over(first), "first_seen": earlier})
             .transform(
                 reject_when(
-                    first.isNotNull() & (F.struct(*_run_order()) != first),
+                    F.col("occurrence") > 1,
                     RejectReason.DUPLICATE_TRANSACTION,
                     F.concat(
                         F.lit("transaction_id first seen in batch "),
-                        first.batch_id,
+                        F.col("first_seen.batch_id"),
                         F.lit(" line "),
-                        first.line_number.cast("string"),
+                        F.col("first_seen.line_number").cast("string"),
                     ),
                 )
             )
+            .join(
+                settled_elsewhere,
+                F.col("transaction_id") == F.col("ledger_transaction_id"),
+                "left",
+            )
             .transform(
                 reject_when(
-                    F.col("ledger_period").isNotNull(),
+                    F.col("ledger_transaction_id").isNotNull(),
                     RejectReason.DUPLICATE_TRANSACTION,
                     F.concat(
                         F.lit("transaction_id already settled for period "), F.col("ledger_period")
                     ),
                 )
             )
-            .drop("seen_id", "first_seen", "ledger_period")
+            .drop("occurrence", "first_seen", "ledger_transaction_id", "ledger_period")
         )
 
     return transform

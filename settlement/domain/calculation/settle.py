@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -9,9 +11,13 @@ from pyspark.sql import DataFrame
 
 from settlement.domain.calculation import outputs
 from settlement.domain.calculation.attainment import apply_bonus, dealer_period_stats
-from settlement.domain.calculation.cancellations import resolve_cancellations
+from settlement.domain.calculation.cancellations import resolve_cancellations, with_resolved
 from settlement.domain.calculation.rates import apply_base, attach_rates
 from settlement.domain.calculation.rows import apply_row_rules, flag_duplicates, normalise
+
+LOG = logging.getLogger(__name__)
+# Used while pricing, read by no output: not kept with the priced rows.
+INTERMEDIATE_COLUMNS = ("bonus_candidates", "original_in_run", "original_in_ledger")
 
 
 @dataclass(frozen=True)
@@ -44,14 +50,17 @@ def classify_rows(
     )
 
 
-def _materialised(frame: DataFrame) -> DataFrame:
+def _materialised(frame: DataFrame, step: str) -> DataFrame:
     """Compute ``frame`` once and cut its lineage.
 
-    Every output reads the same intermediate; without this each one would re-plan (seconds of
-    analysis for this many joins) and re-run it, and the input's line numbers (a partition-local
-    row index) are computed exactly once.
+    Every later step reads the same intermediate; without this each one would re-plan (seconds
+    of analysis for this many joins) and re-run it, and the input's line numbers (a
+    partition-local row index) are computed exactly once.
     """
-    return frame.localCheckpoint(eager=True)
+    started = time.perf_counter()
+    materialised = frame.localCheckpoint(eager=True)
+    LOG.info("calculation step %s took %.1fs", step, time.perf_counter() - started)
+    return materialised
 
 
 def settle(
@@ -80,15 +89,19 @@ def settle(
     Returns
     -------
     SettlementFrames
-        ``lines``, ``dealer_summary``, ``rejects``, ``deltas`` and ``batch_counts``. The parsed
-        rows, the dealer statistics and the priced rows are computed here, once, and kept on the
-        executors (``localCheckpoint``) so no output re-reads the input; call
+        ``lines``, ``dealer_summary``, ``rejects``, ``deltas`` and ``batch_counts``. The
+        classified rows, the (small) resolved cancellations, the dealer statistics and the
+        priced rows are computed here, once each, and kept on the executors
+        (``localCheckpoint``) so no output re-reads the input and no step runs twice; call
         :meth:`SettlementFrames.release` when done.
     """
-    rows = _materialised(classify_rows(transactions, matrix, ledger, periods))
-    resolved = rows.transform(resolve_cancellations(ledger, periods))
-    stats = _materialised(dealer_period_stats(resolved, targets))
-    priced = _materialised(resolved.transform(apply_bonus(stats)))
+    rows = _materialised(classify_rows(transactions, matrix, ledger, periods), "classify")
+    cancellations = _materialised(resolve_cancellations(rows, ledger, periods), "cancellations")
+    resolved = with_resolved(rows, cancellations)
+    stats = _materialised(dealer_period_stats(resolved, targets), "dealer statistics")
+    priced = _materialised(
+        resolved.transform(apply_bonus(stats)).drop(*INTERMEDIATE_COLUMNS), "price"
+    )
     settled_lines = outputs.lines(priced, run_id)
     return SettlementFrames(
         lines=settled_lines,
@@ -96,5 +109,5 @@ def settle(
         rejects=outputs.rejects(priced),
         deltas=outputs.deltas(settled_lines, ledger, periods),
         batch_counts=outputs.batch_counts(priced),
-        cached=(priced, stats, rows),
+        cached=(priced, stats, cancellations, rows),
     )
