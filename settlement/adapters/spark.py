@@ -41,7 +41,7 @@ def local_spark_session(
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    return (
+    session = (
         SparkSession.builder.master(os.environ.get("SETTLE_SPARK_MASTER", "local[*]"))
         .appName(app_name)
         .config("spark.ui.enabled", "false")
@@ -59,3 +59,6 @@ def local_spark_session(
         )
         .getOrCreate()
     )
+    # Spark's WARN lines (plan truncation, native Hadoop) mean nothing to an operator.
+    session.sparkContext.setLogLevel("ERROR")
+    return session
