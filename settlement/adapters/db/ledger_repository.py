@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -34,6 +35,7 @@ LEDGER_SCHEMA = pa.schema(
 )
 VALUE_COLUMNS = [field.name for field in LEDGER_SCHEMA][1:]
 STAGE_TABLE = "published_ledger_stage"
+APPLY_CHUNK_ROWS = 50_000
 CENT = Decimal("0.01")
 
 
@@ -79,13 +81,19 @@ class SqlLedgerRepository:
             How many ledger rows were inserted or changed (0 when applied a second time).
         """
         now = utc_now()
-        rows = [_ledger_values(entry, run_id, now) for entry in _last_per_transaction(entries)]
-        if not rows:
-            return 0
+        changed = 0
         with self._engine.begin() as connection:
-            if is_postgresql(connection):
-                return _upsert_postgresql(connection, rows)
-            return _upsert_sqlite(connection, published_ledger, rows)
+            on_postgresql = is_postgresql(connection)
+            # Chunks keep memory flat for a 10M-delta month; one transaction keeps it atomic.
+            for chunk in batched(entries, APPLY_CHUNK_ROWS):
+                rows = [
+                    _ledger_values(entry, run_id, now) for entry in _last_per_transaction(chunk)
+                ]
+                if on_postgresql:
+                    changed += _upsert_postgresql(connection, rows)
+                else:
+                    changed += _upsert_sqlite(connection, published_ledger, rows)
+        return changed
 
     def entries(self) -> list[LedgerEntry]:
         """The whole ledger (for reports and tests)."""
@@ -100,6 +108,13 @@ def _filesystem_of(path: str) -> tuple[pafs.FileSystem, str]:
         filesystem, inner = pafs.FileSystem.from_uri(path)
         return filesystem, str(inner)
     return pafs.LocalFileSystem(), path
+
+
+def batched(entries: Iterable[LedgerEntry], size: int) -> Iterator[list[LedgerEntry]]:
+    """Consecutive chunks of at most ``size`` entries (``itertools.batched`` is Python 3.12)."""
+    iterator = iter(entries)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 def _last_per_transaction(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
@@ -132,7 +147,7 @@ def _upsert_postgresql(connection: Connection, rows: Sequence[Mapping[str, Any]]
     """COPY into a transaction-local staging table, then one INSERT … ON CONFLICT DO UPDATE."""
     connection.execute(
         text(
-            f"CREATE TEMP TABLE {STAGE_TABLE} "
+            f"CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} "
             "(LIKE published_ledger INCLUDING DEFAULTS) ON COMMIT DROP"
         )
     )
@@ -149,6 +164,7 @@ def _upsert_postgresql(connection: Connection, rows: Sequence[Mapping[str, Any]]
             f"ON CONFLICT (transaction_id) DO UPDATE SET {assignments} WHERE {changed}"
         )
     )
+    connection.execute(text(f"TRUNCATE {STAGE_TABLE}"))  # ready for the next chunk
     return int(result.rowcount)
 
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
-from settlement.adapters.db import Database
+from settlement.adapters.db import Database, ledger_repository
 from settlement.adapters.db.tables import matrix_rows, target_rows
 from settlement.domain.ports import LedgerEntry, PeriodsHeldError
 from settlement.domain.reference.models import MatrixRow, NewVersion, TargetRow
@@ -214,6 +214,23 @@ def test_apply_deltas_upserts_and_is_idempotent(database: Database, tmp_path: Pa
         ("T1", Decimal("2000.00"), True),
         ("T2", Decimal("0.00"), False),
     ]
+
+
+def test_apply_deltas_streams_in_chunks_inside_one_transaction(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN chunks of two entries WHEN five are applied, T1 again in the last chunk THEN all
+    land and the later T1 wins; WHEN a bad amount sits in the last chunk THEN nothing lands."""
+    monkeypatch.setattr(ledger_repository, "APPLY_CHUNK_ROWS", 2)
+    entries = [ledger_entry(f"T{n}", f"{n}.00", "0.00") for n in range(1, 5)]
+    assert database.ledger.apply_deltas("r1", [*entries, ledger_entry("T1", "9.00", "0.00")]) == 5
+    assert {e.transaction_id: e.base_amount for e in database.ledger.entries()} == {
+        "T1": Decimal("9.00"), "T2": Decimal("2.00"), "T3": Decimal("3.00"), "T4": Decimal("4.00"),
+    }  # fmt: skip
+    bad = ledger_entry("T9", "1.001", "0.00")
+    with pytest.raises(ValueError, match="more than 2 decimals"):
+        database.ledger.apply_deltas("r2", [ledger_entry("T5", "5.00", "0.00"), *entries, bad])
+    assert "T5" not in {entry.transaction_id for entry in database.ledger.entries()}
 
 
 def test_empty_ledger_snapshot_has_the_schema(database: Database, tmp_path: Path) -> None:
