@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 from pyspark.sql.types import StructType
 
@@ -391,7 +391,7 @@ def _write_outputs(
     try:
         # Count and totals in one aggregate; the parts are read from the written files.
         totals = _delta_totals(deltas)
-        records = sum(count for _, count, _ in totals)
+        records = sum(int(row["records"]) for row in totals)
         written = write_deterministic(
             with_parts(deltas, records),
             store,
@@ -413,7 +413,11 @@ def _write_outputs(
         "deltas": {
             "records": records,
             "parts": _written_parts(written),
-            "totals": [{"currency": c, "delta": _money(delta)} for c, _, delta in totals],
+            # base/bonus too, so the publish steps announce and commit without re-reading deltas/
+            "totals": [
+                {"currency": row["currency"], **{f: _money(row[f]) for f in DELTA_TOTALS}}
+                for row in totals
+            ],
         },
     }
 
@@ -460,11 +464,15 @@ def _line_totals(lines: DataFrame) -> list[dict[str, str]]:
     return [{"currency": r["currency"], **{f: _money(r[f]) for f in fields}} for r in rows]
 
 
-def _delta_totals(deltas: DataFrame) -> list[tuple[str | None, int, Decimal | None]]:
-    """(currency, records, sum of delta) per currency, ordered by currency (nulls first)."""
-    rows = deltas.groupBy("currency").agg(F.count(F.lit(1)).alias("records"), F.sum("delta"))
-    found = [(r[0], int(r[1]), r[2]) for r in rows.collect()]
-    return sorted(found, key=lambda t: (t[0] is not None, t[0] or ""))
+DELTA_TOTALS = ("base_delta", "bonus_delta", "delta")
+
+
+def _delta_totals(deltas: DataFrame) -> list[Row]:
+    """Records and the sums of ``DELTA_TOTALS`` per currency, by currency (nulls first)."""
+    rows = deltas.groupBy("currency").agg(
+        F.count(F.lit(1)).alias("records"), *(F.sum(f).alias(f) for f in DELTA_TOTALS)
+    )
+    return sorted(rows.collect(), key=lambda r: (r["currency"] is not None, r["currency"] or ""))
 
 
 def _written_parts(files: Sequence[str]) -> list[int]:

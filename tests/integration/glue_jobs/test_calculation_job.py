@@ -224,7 +224,9 @@ def test_job_settles_csv_and_parquet_batches_and_writes_the_marker_last(
     assert result["deltas"] == {
         "records": 4,
         "parts": [0],
-        "totals": [{"currency": "EUR", "delta": "360.00"}],
+        "totals": [
+            {"currency": "EUR", "base_delta": "320.00", "bonus_delta": "40.00", "delta": "360.00"}
+        ],
     }
     assert sorted(files(store, "r1", "deltas")) == ["/part=0/part-00000.parquet"]
 
