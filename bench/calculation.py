@@ -32,6 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from settlement.adapters.storage import DataStore
+from settlement.domain.snapshot import LEDGER_SCHEMA, MATRIX_SCHEMA
 from settlement.domain.transactions import TRANSACTION_COLUMNS
 
 PERIOD = "2026-10"
@@ -130,21 +131,7 @@ def _matrix() -> pa.Table:
                         "valid_to": None,
                     }
                 )
-    schema = pa.schema(
-        [
-            ("matrix_version", pa.string()),
-            ("market", pa.string()),
-            ("series", pa.string()),
-            ("channel", pa.string()),
-            ("component", pa.string()),
-            ("min_attainment", pa.decimal128(12, 6)),
-            ("rate", pa.decimal128(7, 6)),
-            ("amount_per_unit", pa.decimal128(18, 2)),
-            ("currency", pa.string()),
-            ("valid_from", pa.date32()),
-            ("valid_to", pa.date32()),
-        ]
-    )
+    schema = MATRIX_SCHEMA
     return pa.Table.from_pylist(rows, schema)
 
 
@@ -167,22 +154,7 @@ def _targets(month: pa.Table, seed: int) -> pa.Table:
 
 
 def _empty_ledger() -> pa.Table:
-    money = pa.decimal128(18, 2)
-    schema = pa.schema(
-        [
-            ("transaction_id", pa.string()),
-            ("period", pa.string()),
-            ("event_type", pa.string()),
-            ("original_transaction_id", pa.string()),
-            ("dealer_id", pa.string()),
-            ("market", pa.string()),
-            ("currency", pa.string()),
-            ("base_amount", money),
-            ("bonus_amount", money),
-            ("settled", pa.bool_()),
-        ]
-    )
-    return schema.empty_table()
+    return LEDGER_SCHEMA.empty_table()
 
 
 def build_store(root: Path, rows: int, dealers: int, batches: int, seed: int) -> DataStore:

@@ -18,21 +18,8 @@ from settlement.adapters.db.bulk import copy_into, is_postgresql
 from settlement.adapters.db.tables import published_ledger
 from settlement.adapters.db.types import utc_now
 from settlement.domain.ports import LedgerEntry
+from settlement.domain.snapshot import LEDGER_SCHEMA
 
-LEDGER_SCHEMA = pa.schema(
-    [
-        ("transaction_id", pa.string()),
-        ("period", pa.string()),
-        ("event_type", pa.string()),
-        ("original_transaction_id", pa.string()),
-        ("dealer_id", pa.string()),
-        ("market", pa.string()),
-        ("currency", pa.string()),
-        ("base_amount", pa.decimal128(18, 2)),
-        ("bonus_amount", pa.decimal128(18, 2)),
-        ("settled", pa.bool_()),
-    ]
-)
 VALUE_COLUMNS = [field.name for field in LEDGER_SCHEMA][1:]
 STAGE_TABLE = "published_ledger_stage"
 APPLY_CHUNK_ROWS = 50_000

@@ -24,31 +24,7 @@ from settlement.domain.reference.models import (
     VersionInfo,
 )
 from settlement.domain.reference.parsing import parse_matrix, parse_targets
-
-MATRIX_SCHEMA = pa.schema(
-    [
-        ("matrix_version", pa.string()),
-        ("market", pa.string()),
-        ("series", pa.string()),
-        ("channel", pa.string()),
-        ("component", pa.string()),
-        ("min_attainment", pa.decimal128(12, 6)),
-        ("rate", pa.decimal128(7, 6)),
-        ("amount_per_unit", pa.decimal128(18, 2)),
-        ("currency", pa.string()),
-        ("valid_from", pa.date32()),
-        ("valid_to", pa.date32()),
-    ]
-)
-TARGETS_SCHEMA = pa.schema(
-    [
-        ("target_version", pa.string()),
-        ("market", pa.string()),
-        ("dealer_id", pa.string()),
-        ("period", pa.string()),
-        ("target_units", pa.int64()),
-    ]
-)
+from settlement.domain.snapshot import MATRIX_SCHEMA, TARGETS_SCHEMA
 
 
 # --------------------------------------------------------------------------- ports

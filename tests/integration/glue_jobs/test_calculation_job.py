@@ -21,50 +21,13 @@ from pyspark.sql import SparkSession
 from glue_jobs.calculate_commissions import parse_arguments
 from glue_jobs.job import BatchFileError, run_calculation
 from settlement.adapters.storage import DataStore
+from settlement.domain.snapshot import LEDGER_SCHEMA, MATRIX_SCHEMA, TARGETS_SCHEMA
 from settlement.domain.transactions import TRANSACTION_COLUMNS
 from tests.fixtures.calculation import cancel, tx
 
 pytestmark = pytest.mark.spark
 
-MONEY = pa.decimal128(18, 2)
-MATRIX = pa.schema(
-    [
-        ("matrix_version", pa.string()),
-        ("market", pa.string()),
-        ("series", pa.string()),
-        ("channel", pa.string()),
-        ("component", pa.string()),
-        ("min_attainment", pa.decimal128(12, 6)),
-        ("rate", pa.decimal128(7, 6)),
-        ("amount_per_unit", MONEY),
-        ("currency", pa.string()),
-        ("valid_from", pa.date32()),
-        ("valid_to", pa.date32()),
-    ]
-)
-TARGETS = pa.schema(
-    [
-        ("target_version", pa.string()),
-        ("market", pa.string()),
-        ("dealer_id", pa.string()),
-        ("period", pa.string()),
-        ("target_units", pa.int64()),
-    ]
-)
-LEDGER = pa.schema(
-    [
-        ("transaction_id", pa.string()),
-        ("period", pa.string()),
-        ("event_type", pa.string()),
-        ("original_transaction_id", pa.string()),
-        ("dealer_id", pa.string()),
-        ("market", pa.string()),
-        ("currency", pa.string()),
-        ("base_amount", MONEY),
-        ("bonus_amount", MONEY),
-        ("settled", pa.bool_()),
-    ]
-)
+MATRIX, TARGETS, LEDGER = MATRIX_SCHEMA, TARGETS_SCHEMA, LEDGER_SCHEMA
 Row = dict[str, str | None]
 
 

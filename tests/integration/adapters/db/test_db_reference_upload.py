@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import func, select
 
 from settlement.adapters.db import Database
-from settlement.adapters.db.ledger_repository import LEDGER_SCHEMA
 from settlement.adapters.db.tables import metadata
 from settlement.adapters.storage import DataStore
 from settlement.domain.reference import ReferenceUploadError
@@ -19,6 +18,7 @@ from settlement.domain.reference.service import (
     export_snapshot,
     upload_reference,
 )
+from settlement.domain.snapshot import LEDGER_SCHEMA
 from tests.unit.domain.reference.catalogue import CATALOGUE, GOOD_MATRIX, GOOD_TARGETS, matrix_csv
 
 

@@ -82,7 +82,7 @@ class EmptyLedger:
     """A ledger with nothing published: writes the schema only, through the given filesystem."""
 
     def export_snapshot(self, path: str, *, filesystem: object = None) -> int:
-        from settlement.adapters.db.ledger_repository import LEDGER_SCHEMA
+        from settlement.domain.snapshot import LEDGER_SCHEMA
 
         pq.write_table(LEDGER_SCHEMA.empty_table(), path, filesystem=filesystem)
         return 0
