@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from settlement.cli.options import fail
 from settlement.generator import GeneratedMonth, generate_month
-from settlement.generator.month import DEFAULT_BATCH_ROWS, validate_arguments
+from settlement.generator.month import DEFAULT_BATCH_ROWS
 
 
 def register(app: typer.Typer) -> None:
@@ -45,16 +45,7 @@ def generate(  # noqa: PLR0917 - Typer maps each parameter to an option
         disable=not console.is_terminal,  # a stopped bar leaves a blank line in logs
     )
     try:
-        validate_arguments(
-            rows=rows,
-            seed=seed,
-            invalid_share=invalid_share,
-            batch_rows=batch_rows,
-            fmt=fmt,
-            source=source,
-            period=period,
-        )
-        with progress:
+        with progress:  # generate_month validates its arguments before writing anything
             task = progress.add_task("rows", total=rows, period=period)
             month = generate_month(
                 out,

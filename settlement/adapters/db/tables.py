@@ -5,6 +5,8 @@ Reference versions are append-only: the code has no UPDATE or DELETE path for th
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -24,16 +26,24 @@ from settlement.adapters.db.types import ExactDecimal, UtcDateTime
 
 metadata = MetaData()
 
+
+def _version_header() -> list[Column[Any]]:
+    """Who uploaded which file when: the same audit columns on every kind of version."""
+    return [
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("uploaded_by", String(200), nullable=False),
+        Column("uploaded_at", UtcDateTime, nullable=False),
+        Column("file_name", String(500), nullable=False),
+        Column("sha256", String(64), nullable=False, unique=True),
+        Column("row_count", Integer, nullable=False),
+    ]
+
+
 # --------------------------------------------------------------------------- 0001 reference
 matrix_versions = Table(
     "matrix_versions",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("uploaded_by", String(200), nullable=False),
-    Column("uploaded_at", UtcDateTime, nullable=False),
-    Column("file_name", String(500), nullable=False),
-    Column("sha256", String(64), nullable=False, unique=True),
-    Column("row_count", Integer, nullable=False),
+    *_version_header(),
     Column("markets", JSON, nullable=False),
 )
 
@@ -66,12 +76,7 @@ matrix_market_versions = Table(
 target_versions = Table(
     "target_versions",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("uploaded_by", String(200), nullable=False),
-    Column("uploaded_at", UtcDateTime, nullable=False),
-    Column("file_name", String(500), nullable=False),
-    Column("sha256", String(64), nullable=False, unique=True),
-    Column("row_count", Integer, nullable=False),
+    *_version_header(),
 )
 
 target_rows = Table(
