@@ -32,11 +32,14 @@ from pyspark.sql.types import StructType
 
 from settlement.adapters.storage import DataStore
 from settlement.domain.calculation import SettlementFrames, settle
+from settlement.domain.calculation.settle import LINES
 from settlement.domain.schemas import (
     BATCH_COUNTS_SCHEMA,
     BATCH_ROWS_SCHEMA,
     CANCELLATION,
+    DELTAS_SCHEMA,
     LEDGER_SCHEMA,
+    LINES_SCHEMA,
     MATRIX_SCHEMA,
     SALE,
     TARGETS_SCHEMA,
@@ -47,13 +50,18 @@ from settlement.domain.schemas import (
 LOG = logging.getLogger(__name__)
 DELTA_RECORDS_PER_PART = 200_000
 OUTPUTS = ("lines", "dealer_summary", "rejects", "deltas", "batch_counts")
-# One file = one input partition, never split: the row position inside a partition is then the
-# row's position in its file, which gives CSV line numbers without a shuffle.
-WHOLE_FILE_READS = {
+WORK = "work"  # scratch prefix of the run's intermediates, removed when the job ends
+JOB_SETTINGS = {
+    # One file = one input partition, never split: the row position inside a partition is then
+    # the row's position in its file, which gives CSV line numbers without a shuffle, and the
+    # intermediates keep one task per batch file.
     "spark.sql.files.maxPartitionBytes": str(1 << 40),
     "spark.sql.files.openCostInBytes": str(1 << 40),
 }
-_ROW_IN_PARTITION = (1 << 33) - 1  # monotonically_increasing_id keeps the row index in 33 bits
+# monotonically_increasing_id: the partition index above bit 33, the row index below it.
+_PARTITION_SHIFT = 33
+_ROW_IN_PARTITION = (1 << _PARTITION_SHIFT) - 1
+_CHUNKS_PER_PARTITION = 1 << 20
 _SPARK_PART_NAME = re.compile(r"^part-(\d{5})-.*\.parquet$")
 
 
@@ -105,10 +113,10 @@ def run_calculation(
     store = DataStore(store_root)
     prefix = f"runs/{run_id}"
     store.delete(f"{prefix}/calculation.json")
-    for name in OUTPUTS:
+    for name in (*OUTPUTS, WORK):
         store.delete_prefix(f"{prefix}/{name}")
     batches = load_batch_list(store, run_id, periods)
-    with _session_conf(spark, WHOLE_FILE_READS):
+    with _session_conf(spark, JOB_SETTINGS):
         with _timed("settle"):
             frames = settle(
                 read_batches(spark, store, batches),
@@ -117,6 +125,7 @@ def run_calculation(
                 read_snapshot(spark, store, f"{prefix}/reference/ledger.parquet", LEDGER_SCHEMA),
                 periods=periods,
                 run_id=run_id,
+                materialise=ParquetMaterialiser(spark, store, prefix),
             )
         try:
             document = _write_outputs(
@@ -124,8 +133,40 @@ def run_calculation(
             )
         finally:
             frames.release()
+            store.delete_prefix(f"{prefix}/{WORK}")
     store.write_json(f"{prefix}/calculation.json", document)
     return document
+
+
+@dataclass(frozen=True)
+class ParquetMaterialiser:
+    """Keeps the calculation's large intermediates as Parquet in the data store.
+
+    ``classified`` goes to the run's scratch prefix ``work/`` (removed when the job ends);
+    ``lines`` is written once, as the final output ``lines/``. Each is read back, so every
+    later step reads just the columns it needs from compressed columnar files. No shuffle:
+    one task (and one ``lines/`` file) per batch file, rows in file order, so the files are the
+    same for the same inputs.
+    """
+
+    spark: SparkSession
+    store: DataStore
+    prefix: str
+
+    def __call__(self, frame: DataFrame, name: str) -> DataFrame:
+        if name == LINES:
+            key = f"{self.prefix}/lines"
+            write_deterministic(
+                frame,
+                self.store,
+                key,
+                sort_by=["period", "batch_id", "line_number"],
+                keep_partitions=True,
+            )
+            return self.spark.read.schema(LINES_SCHEMA).parquet(self.store.uri(key))
+        key = f"{self.prefix}/{WORK}/{name}"
+        frame.write.mode("overwrite").parquet(self.store.uri(key))
+        return self.spark.read.schema(frame.schema).parquet(self.store.uri(key))
 
 
 # --------------------------------------------------------------------------- inputs
@@ -278,10 +319,51 @@ def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[Non
 
 
 # --------------------------------------------------------------------------- outputs
-def with_parts(deltas: DataFrame, records: int) -> DataFrame:
-    """Add ``part``: about :data:`DELTA_RECORDS_PER_PART` records each, by transaction id hash."""
-    parts = max(1, math.ceil(records / DELTA_RECORDS_PER_PART))
-    return deltas.withColumn("part", F.pmod(F.xxhash64("transaction_id"), F.lit(parts)).cast("int"))
+def write_delta_parts(
+    frame: DataFrame, store: DataStore, key: str, *, expected_records: int
+) -> list[str]:
+    """Write the deltas as ``part=<k>/`` directories of at most
+    :data:`DELTA_RECORDS_PER_PART` records each, numbered 0, 1, … (the publish Map's items).
+
+    Each part is a run of consecutive rows of one partition of ``frame``: no shuffle, no sort;
+    the same inputs give the same parts, as the frame's partitions and row order are fixed.
+    Partitions are first merged down to what ``expected_records`` needs, so a small run is
+    not split into many tiny parts. Returns the written files relative to ``key``.
+    """
+    wanted = max(1, math.ceil(expected_records / DELTA_RECORDS_PER_PART))
+    if frame.rdd.getNumPartitions() > wanted:
+        frame = frame.coalesce(wanted)
+    row_id = F.monotonically_increasing_id()
+    chunk = F.shiftright(row_id, _PARTITION_SHIFT) * _CHUNKS_PER_PARTITION + F.floor(
+        row_id.bitwiseAND(_ROW_IN_PARTITION) / F.lit(DELTA_RECORDS_PER_PART)
+    )
+    with _timed(f"write {posixpath.basename(key)}"):
+        scratch = f"{key}.__chunks__"
+        store.delete_prefix(scratch)
+        written = _write_deterministic(
+            frame.withColumn("chunk", chunk.cast("long")), store, scratch, ["chunk"]
+        )
+        store.delete_prefix(key)
+        chunks = sorted({posixpath.dirname(f) for f in written if "/" in f}, key=_chunk_number)
+        # No deltas: the one empty file that carries the schema, in no part.
+        moved = [f for f in written if "/" not in f]
+        for name in moved:
+            store.filesystem.create_dir(store.path(key), recursive=True)
+            store.filesystem.move(store.path(f"{scratch}/{name}"), store.path(f"{key}/{name}"))
+        for part, directory in enumerate(chunks):
+            for source in sorted(f for f in written if posixpath.dirname(f) == directory):
+                target = f"part={part}/{posixpath.basename(source)}"
+                store.filesystem.create_dir(store.path(f"{key}/part={part}"), recursive=True)
+                store.filesystem.move(
+                    store.path(f"{scratch}/{source}"), store.path(f"{key}/{target}")
+                )
+                moved.append(target)
+        store.delete_prefix(scratch)
+        return moved
+
+
+def _chunk_number(directory: str) -> int:
+    return int(directory.removeprefix("chunk="))
 
 
 def write_deterministic(
@@ -292,33 +374,36 @@ def write_deterministic(
     partition_by: Sequence[str] = (),
     sort_by: Sequence[str],
     tasks: int = 1,
+    keep_partitions: bool = False,
 ) -> list[str]:
     """Write ``frame`` as Parquet under ``key`` with stable content and file names.
 
-    Spark names files with a random job id; they are written to a scratch prefix and moved to
-    ``part-<task>.parquet``. An empty partitioned frame gets one empty file with the full schema.
-    Returns the written files relative to ``key`` (e.g. ``period=2026-10/part-00000.parquet``).
+    The rows go to ``tasks`` tasks by ``partition_by`` (one when unpartitioned), or stay in the
+    frame's own partitions with ``keep_partitions``; each task sorts its rows by
+    ``partition_by`` and ``sort_by``. Spark names files with a random job id; they are written
+    to a scratch prefix and moved to ``part-<task>.parquet``. An empty frame gets one empty file
+    with the full schema. Returns the written files relative to ``key`` (e.g.
+    ``period=2026-10/part-00000.parquet``).
     """
     with _timed(f"write {posixpath.basename(key)}"):
+        if keep_partitions:
+            ordered = frame
+        elif partition_by:
+            ordered = frame.repartition(tasks, *partition_by)
+        else:
+            ordered = frame.coalesce(1)
         return _write_deterministic(
-            frame, store, key, partition_by=partition_by, sort_by=sort_by, tasks=tasks
+            ordered.sortWithinPartitions(*partition_by, *sort_by), store, key, partition_by
         )
 
 
 def _write_deterministic(
-    frame: DataFrame,
-    store: DataStore,
-    key: str,
-    *,
-    partition_by: Sequence[str],
-    sort_by: Sequence[str],
-    tasks: int,
+    frame: DataFrame, store: DataStore, key: str, partition_by: Sequence[str]
 ) -> list[str]:
     scratch = f"{key}.__writing__"
     store.delete_prefix(scratch)
     store.delete_prefix(key)
-    ordered = frame.repartition(tasks, *partition_by) if partition_by else frame.coalesce(1)
-    writer = ordered.sortWithinPartitions(*partition_by, *sort_by).write.mode("overwrite")
+    writer = frame.write.mode("overwrite")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.parquet(store.uri(scratch))
@@ -358,14 +443,6 @@ def _write_outputs(
 ) -> dict[str, Any]:
     tasks = max(1, len(periods))
     write_deterministic(
-        frames.lines,
-        store,
-        f"{prefix}/lines",
-        partition_by=["period"],
-        sort_by=["transaction_id"],
-        tasks=tasks,
-    )
-    write_deterministic(
         frames.dealer_summary,
         store,
         f"{prefix}/dealer_summary",
@@ -387,21 +464,13 @@ def _write_outputs(
     write_deterministic(
         batch_counts, store, f"{prefix}/batch_counts", sort_by=["period", "batch_id"]
     )
-    deltas = frames.deltas.persist()
-    try:
-        # Count and totals in one aggregate; the parts are read from the written files.
-        totals = _delta_totals(deltas)
-        records = sum(int(row["records"]) for row in totals)
-        written = write_deterministic(
-            with_parts(deltas, records),
-            store,
-            f"{prefix}/deltas",
-            partition_by=["part"],
-            sort_by=["transaction_id"],
-            tasks=max(1, math.ceil(records / DELTA_RECORDS_PER_PART)),
-        )
-    finally:
-        deltas.unpersist()
+    written = write_delta_parts(
+        frames.deltas, store, f"{prefix}/deltas", expected_records=frames.lines.count()
+    )
+    # Count and totals from the files just written: one narrow read, no second join.
+    spark = frames.deltas.sparkSession
+    totals = _delta_totals(spark.read.schema(DELTAS_SCHEMA).parquet(store.uri(f"{prefix}/deltas")))
+    records = sum(int(row["records"]) for row in totals)
     return {
         "run_id": run_id,
         "periods": list(periods),

@@ -55,7 +55,8 @@ def local_spark_session(
         # The throughput collector: on 2 local cores G1's concurrent work costs ~7% of the
         # calculation's CPU time (docs/performance.md).
         .config(
-            "spark.driver.extraJavaOptions", "-Dderby.system.home=/tmp/derby -XX:+UseParallelGC"
+            "spark.driver.extraJavaOptions",
+            "-Dderby.system.home=/tmp/derby -XX:+UseParallelGC -XX:-DontCompileHugeMethods",
         )
         .getOrCreate()
     )

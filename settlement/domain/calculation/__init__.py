@@ -1,5 +1,5 @@
 """The commission calculation as composable Spark transforms (spec §2, §4, §5, §6)."""
 
-from settlement.domain.calculation.settle import SettlementFrames, classify_rows, settle
+from settlement.domain.calculation.settle import Materialise, SettlementFrames, in_memory, settle
 
-__all__ = ["SettlementFrames", "classify_rows", "settle"]
+__all__ = ["Materialise", "SettlementFrames", "in_memory", "settle"]

@@ -3,6 +3,9 @@
 The original is a sale settled in this run (in any of its periods), else a sale the ledger holds
 as settled for a period this run does not re-compute. A ledger sale of a re-computed period that
 did not settle again is gone, so its cancellation is ORIGINAL_NOT_FOUND.
+
+Cancellations are few (a few % of the rows): every frame here is small, and the run's sales and
+the ledger are only ever filtered down to the originals these cancellations name.
 """
 
 from __future__ import annotations
@@ -12,15 +15,38 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
+from settlement.domain.calculation.rates import bonus_amount, with_tier
 from settlement.domain.calculation.rows import (
-    Transform,
+    ROW_KEY,
+    Rule,
     is_cancellation,
     is_sale,
-    reject_when,
     still_good,
 )
 from settlement.domain.reasons import RejectReason
-from settlement.domain.schemas import CANCELLATION, SALE
+from settlement.domain.schemas import CANCELLATION, MONEY, SALE
+
+
+def settled_sales(rows: DataFrame, duplicates: DataFrame) -> DataFrame:
+    """Sales no rule rejects: good after the row rules, the rate rules and duplicates."""
+    good = rows.filter(still_good() & is_sale() & F.col("rate_reason").isNull())
+    return good.join(duplicates.select(*ROW_KEY), ROW_KEY, "left_anti")
+
+
+def pending_cancellations(rows: DataFrame, duplicates: DataFrame) -> DataFrame:
+    """Cancellations good after the row rules and duplicates: what :func:`resolve` decides."""
+    return (
+        rows.filter(still_good() & is_cancellation())
+        .join(duplicates.select(*ROW_KEY), ROW_KEY, "left_anti")
+        .select(
+            *ROW_KEY,
+            "period",
+            "transaction_id",
+            "dealer_id",
+            "currency",
+            "original_transaction_id",
+        )
+    )
 
 
 def _settled_elsewhere(ledger: DataFrame, periods: Sequence[str], event_type: str) -> DataFrame:
@@ -29,27 +55,45 @@ def _settled_elsewhere(ledger: DataFrame, periods: Sequence[str], event_type: st
     )
 
 
-def _originals_in_run(rows: DataFrame) -> DataFrame:
-    return rows.filter(is_sale() & still_good()).select(
+def _named_originals(pending: DataFrame) -> DataFrame:
+    return pending.select(F.col("original_transaction_id").alias("named_original")).distinct()
+
+
+def _originals_in_run(sales: DataFrame, pending: DataFrame) -> DataFrame:
+    return sales.join(
+        _named_originals(pending), F.col("transaction_id") == F.col("named_original")
+    ).select(
         F.col("transaction_id").alias("run_original_id"),
-        F.struct(
-            "period", "dealer_id", "currency", "net_price", "base_amount", "bonus_candidates"
-        ).alias("original_in_run"),
-    )
-
-
-def _originals_in_ledger(ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
-    return _settled_elsewhere(ledger, periods, SALE).select(
-        F.col("transaction_id").alias("ledger_original_id"),
-        F.struct("period", "dealer_id", "currency", "base_amount", "bonus_amount").alias(
-            "original_in_ledger"
+        F.struct("period", "dealer_id", "currency", "net_price", "base_amount", "bonus_plan").alias(
+            "original_in_run"
         ),
     )
 
 
-def _cancelled_in_ledger(ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
+def _originals_in_ledger(
+    ledger: DataFrame, periods: Sequence[str], pending: DataFrame
+) -> DataFrame:
+    return (
+        _settled_elsewhere(ledger, periods, SALE)
+        .join(_named_originals(pending), F.col("transaction_id") == F.col("named_original"))
+        .select(
+            F.col("transaction_id").alias("ledger_original_id"),
+            F.struct("period", "dealer_id", "currency", "base_amount", "bonus_amount").alias(
+                "original_in_ledger"
+            ),
+        )
+    )
+
+
+def _cancelled_in_ledger(
+    ledger: DataFrame, periods: Sequence[str], pending: DataFrame
+) -> DataFrame:
     return (
         _settled_elsewhere(ledger, periods, CANCELLATION)
+        .join(
+            _named_originals(pending),
+            F.col("original_transaction_id") == F.col("named_original"),
+        )
         .groupBy(F.col("original_transaction_id").alias("ledger_cancelled_id"))
         .agg(F.min("transaction_id").alias("ledger_cancelled_by"))
     )
@@ -59,109 +103,141 @@ def _original_currency() -> Column:
     return F.coalesce(F.col("original_in_run.currency"), F.col("original_in_ledger.currency"))
 
 
-def _check_cancellations(ledger: DataFrame, periods: Sequence[str]) -> Transform:
-    def transform(cancellations: DataFrame) -> DataFrame:
-        order = Window.partitionBy("original_transaction_id").orderBy(
-            F.col("reason").isNotNull(), "period", "batch_id", "line_number"
-        )
-        return (
-            cancellations.transform(
-                reject_when(
-                    F.col("original_in_run").isNull() & F.col("original_in_ledger").isNull(),
-                    RejectReason.ORIGINAL_NOT_FOUND,
-                    F.concat(
-                        F.lit("original_transaction_id "),
-                        F.col("original_transaction_id"),
-                        F.lit(" is no sale settled in this run nor in the ledger"),
-                    ),
-                )
-            )
-            .transform(
-                reject_when(
-                    F.col("currency") != _original_currency(),
-                    RejectReason.CURRENCY_MISMATCH,
-                    F.concat_ws(
-                        " ",
-                        F.lit("currency"),
-                        F.col("currency"),
-                        F.lit("differs from the original sale's"),
-                        _original_currency(),
-                    ),
-                )
-            )
-            .withColumns(
-                {
-                    "cancellation_rank": F.row_number().over(order),
-                    "first_cancellation": F.first("transaction_id").over(order),
-                }
-            )
-            .transform(
-                reject_when(
-                    F.col("cancellation_rank") > 1,
-                    RejectReason.ALREADY_CANCELLED,
-                    F.concat(F.lit("already cancelled by "), F.col("first_cancellation")),
-                )
-            )
-            .join(
-                F.broadcast(_cancelled_in_ledger(ledger, periods)),
-                F.col("original_transaction_id") == F.col("ledger_cancelled_id"),
-                "left",
-            )
-            .transform(
-                reject_when(
-                    F.col("ledger_cancelled_id").isNotNull(),
-                    RejectReason.ALREADY_CANCELLED,
-                    F.concat(
-                        F.lit("already cancelled by "),
-                        F.col("ledger_cancelled_by"),
-                        F.lit(" (published)"),
-                    ),
-                )
-            )
-            .drop(
-                "cancellation_rank",
-                "first_cancellation",
-                "ledger_cancelled_id",
-                "ledger_cancelled_by",
-            )
-        )
-
-    return transform
+def _reject(rule: Rule) -> dict[str, Column]:
+    """Reject the cancellations still standing that meet ``rule``."""
+    hit = F.col("reason").isNull() & rule.condition
+    return {
+        "reason": F.when(hit, F.lit(rule.reason.value)).otherwise(F.col("reason")),
+        "detail": F.when(hit, rule.detail).otherwise(F.col("detail")),
+    }
 
 
-def pending_cancellations() -> Column:
-    """Cancellations no rule has rejected yet: the rows :func:`resolve_cancellations` handles."""
-    return is_cancellation() & still_good()
+def resolve(
+    pending: DataFrame, sales: DataFrame, ledger: DataFrame, periods: Sequence[str]
+) -> DataFrame:
+    """The ``pending`` cancellations with their original attached and ``reason`` / ``detail``
+    set where one cannot claw back: ORIGINAL_NOT_FOUND, CURRENCY_MISMATCH (a cancellation must
+    carry its original's currency), ALREADY_CANCELLED (the first valid one in run order wins; a
+    published one wins over all). Null ``reason``: the cancellation settles.
 
-
-def resolve_cancellations(rows: DataFrame, ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
-    """The :func:`pending_cancellations` of ``rows`` with ``original_in_run`` /
-    ``original_in_ledger`` attached, after ORIGINAL_NOT_FOUND, CURRENCY_MISMATCH (a cancellation
-    must carry its original's currency) and ALREADY_CANCELLED (the first valid one in run order
-    wins; a published one wins over all).
-
-    Only the cancellations: the caller keeps the other rows as they are and unions them back
-    (:func:`with_resolved`), so this small frame can be materialised on its own.
+    ``pending`` should be materialised: its size lets Spark broadcast it against the sales.
     """
+    order = Window.partitionBy("original_transaction_id").orderBy(
+        F.col("reason").isNotNull(), "period", "batch_id", "line_number"
+    )
+    no_original = Rule(
+        F.col("original_in_run").isNull() & F.col("original_in_ledger").isNull(),
+        RejectReason.ORIGINAL_NOT_FOUND,
+        F.concat(
+            F.lit("original_transaction_id "),
+            F.col("original_transaction_id"),
+            F.lit(" is no sale settled in this run nor in the ledger"),
+        ),
+    )
+    other_currency = Rule(
+        F.col("currency") != _original_currency(),
+        RejectReason.CURRENCY_MISMATCH,
+        F.concat_ws(
+            " ",
+            F.lit("currency"),
+            F.col("currency"),
+            F.lit("differs from the original sale's"),
+            _original_currency(),
+        ),
+    )
+    cancelled_in_run = Rule(
+        F.col("cancellation_rank") > 1,
+        RejectReason.ALREADY_CANCELLED,
+        F.concat(F.lit("already cancelled by "), F.col("first_cancellation")),
+    )
+    cancelled_in_ledger = Rule(
+        F.col("ledger_cancelled_id").isNotNull(),
+        RejectReason.ALREADY_CANCELLED,
+        F.concat(
+            F.lit("already cancelled by "), F.col("ledger_cancelled_by"), F.lit(" (published)")
+        ),
+    )
     return (
-        rows.filter(pending_cancellations())
-        .join(
-            _originals_in_run(rows),
+        pending.join(
+            _originals_in_run(sales, pending),
             F.col("original_transaction_id") == F.col("run_original_id"),
             "left",
         )
         .join(
-            _originals_in_ledger(ledger, periods),
+            _originals_in_ledger(ledger, periods, pending),
             F.col("original_transaction_id") == F.col("ledger_original_id"),
             "left",
         )
-        .drop("run_original_id", "ledger_original_id")
-        .transform(_check_cancellations(ledger, periods))
+        .withColumns({"reason": F.lit(None).cast("string"), "detail": F.lit(None).cast("string")})
+        .withColumns(_reject(no_original))
+        .withColumns(_reject(other_currency))
+        .withColumns(
+            {
+                "cancellation_rank": F.row_number().over(order),
+                "first_cancellation": F.first("transaction_id").over(order),
+            }
+        )
+        .withColumns(_reject(cancelled_in_run))
+        .join(
+            _cancelled_in_ledger(ledger, periods, pending),
+            F.col("original_transaction_id") == F.col("ledger_cancelled_id"),
+            "left",
+        )
+        .withColumns(_reject(cancelled_in_ledger))
+        .drop(
+            "run_original_id",
+            "ledger_original_id",
+            "cancellation_rank",
+            "first_cancellation",
+            "ledger_cancelled_id",
+            "ledger_cancelled_by",
+        )
     )
 
 
-def with_resolved(rows: DataFrame, cancellations: DataFrame) -> DataFrame:
-    """``rows`` with their pending cancellations replaced by the resolved ``cancellations``."""
-    pending = pending_cancellations()
-    others = rows.filter(~pending | pending.isNull())
-    return others.unionByName(cancellations, allowMissingColumns=True)
+def _negated(amount: Column) -> Column:
+    return (-amount).cast(MONEY)
+
+
+def clawbacks(cancellations: DataFrame, stats: DataFrame, tiers: DataFrame) -> DataFrame:
+    """The resolved ``cancellations`` with ``clawback_base`` / ``clawback_bonus`` (spec §4.6):
+    the negated BASE and BONUS of the original, as computed in this run at the original's own
+    dealer and period (its tier too), else as published. Null for the rejected ones."""
+    original = stats.select(
+        F.col("dealer_id").alias("orig_dealer_id"),
+        F.col("period").alias("orig_period"),
+        F.col("net_units").alias("orig_net_units"),
+        F.col("target_units").alias("orig_target_units"),
+    )
+    in_run = F.col("original_in_run").isNotNull()
+    settles = F.col("reason").isNull()
+    original_bonus = F.when(in_run, bonus_amount(F.col("original_in_run.net_price"))).otherwise(
+        F.col("original_in_ledger.bonus_amount")
+    )
+    original_base = F.coalesce(
+        F.col("original_in_run.base_amount"), F.col("original_in_ledger.base_amount")
+    )
+    return (
+        cancellations.withColumn("original_plan", F.col("original_in_run.bonus_plan"))
+        .join(
+            F.broadcast(original),
+            (F.col("original_in_run.dealer_id") == F.col("orig_dealer_id"))
+            & (F.col("original_in_run.period") == F.col("orig_period")),
+            "left",
+        )
+        .transform(
+            with_tier(
+                tiers,
+                plan="original_plan",
+                net_units="orig_net_units",
+                target_units="orig_target_units",
+            )
+        )
+        .withColumns(
+            {
+                "clawback_base": F.when(settles, _negated(original_base)),
+                "clawback_bonus": F.when(settles, _negated(original_bonus)),
+            }
+        )
+        .select(*ROW_KEY, "reason", "detail", "clawback_base", "clawback_bonus")
+    )

@@ -7,7 +7,10 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
-from settlement.domain.calculation.rows import is_cancellation, is_sale, still_good
+from settlement.domain.calculation.attainment import attainment_value
+from settlement.domain.calculation.decisions import final_detail, final_reason, settles
+from settlement.domain.calculation.rates import bonus_amount, with_tier
+from settlement.domain.calculation.rows import is_cancellation, is_sale, raw_text
 from settlement.domain.reasons import SUMMARY_FLAG_NO_TARGET
 from settlement.domain.schemas import (
     DEALER_SUMMARY_SCHEMA,
@@ -29,9 +32,43 @@ def _zero() -> Column:
     return F.lit(0).cast(MONEY)
 
 
-def lines(priced: DataFrame, run_id: str) -> DataFrame:
-    """One row per settled transaction (``lines/``)."""
-    return priced.filter(still_good()).select(
+def lines(decided: DataFrame, stats: DataFrame, tiers: DataFrame, run_id: str) -> DataFrame:
+    """One row per settled transaction (``lines/``), priced.
+
+    A sale earns its BASE and the BONUS of the tier its dealer reached over the whole period
+    (retroactive tier, spec §4.5); a cancellation claws back its original's (spec §4.6).
+    """
+    own = stats.select(
+        F.col("dealer_id").alias("own_dealer_id"),
+        F.col("period").alias("own_period"),
+        F.col("net_units").alias("own_net_units"),
+        F.col("target_units").alias("own_target_units"),
+    )
+    sale = is_sale()
+    priced = (
+        decided.filter(settles())
+        .join(
+            F.broadcast(own),
+            (F.col("dealer_id") == F.col("own_dealer_id"))
+            & (F.col("period") == F.col("own_period")),
+            "left",
+        )
+        .transform(
+            with_tier(
+                tiers, plan="bonus_plan", net_units="own_net_units", target_units="own_target_units"
+            )
+        )
+        .withColumns(
+            {
+                "base_amount": F.when(sale, F.col("base_amount")).otherwise(F.col("clawback_base")),
+                "bonus_amount": F.when(sale, bonus_amount(F.col("net_price"))).otherwise(
+                    F.col("clawback_bonus")
+                ),
+                "attainment": attainment_value(F.col("own_net_units"), F.col("own_target_units")),
+            }
+        )
+    )
+    return priced.select(
         F.lit(run_id).alias("run_id"),
         "period",
         "transaction_id",
@@ -44,12 +81,12 @@ def lines(priced: DataFrame, run_id: str) -> DataFrame:
         "channel",
         "net_price",
         "currency",
-        F.col("base.rate").alias("base_rate"),
-        F.col("base.amount_per_unit").alias("base_amount_per_unit"),
+        "base_rate",
+        "base_amount_per_unit",
         "attainment",
-        F.col("tier.min_attainment").alias("bonus_tier"),
-        F.col("tier.rate").alias("bonus_rate"),
-        F.col("base.matrix_version").alias("matrix_version"),
+        "bonus_tier",
+        "bonus_rate",
+        "matrix_version",
         "base_amount",
         "bonus_amount",
         _money(F.col("base_amount") + F.col("bonus_amount")).alias("amount"),
@@ -58,26 +95,26 @@ def lines(priced: DataFrame, run_id: str) -> DataFrame:
     )
 
 
-def rejects(priced: DataFrame) -> DataFrame:
+def rejects(decided: DataFrame) -> DataFrame:
     """One row per rejected input row, with the raw row as read (``rejects/``)."""
-    frame = priced.filter(~still_good()).select(
+    frame = decided.filter(~settles()).select(
         "batch_id",
         "period",
         "line_number",
-        F.col("raw.raw_transaction_id").alias("transaction_id"),
-        "reason",
-        "detail",
-        *(F.col(f"raw.raw_{c}").alias(f"raw_{c}") for c in TRANSACTION_COLUMNS),
+        raw_text("transaction_id").alias("transaction_id"),
+        final_reason().alias("reason"),
+        final_detail().alias("detail"),
+        *(raw_text(c).alias(f"raw_{c}") for c in TRANSACTION_COLUMNS),
     )
     return frame.select(*column_names(REJECTS_SCHEMA))
 
 
-def batch_counts(priced: DataFrame) -> DataFrame:
+def batch_counts(decided: DataFrame) -> DataFrame:
     """rows_in, rows_settled and rows_rejected per batch (``batch_counts/``)."""
-    return priced.groupBy("batch_id", "period").agg(
+    return decided.groupBy("batch_id", "period").agg(
         F.count(F.lit(1)).alias("rows_in"),
-        F.sum(still_good().cast("long")).alias("rows_settled"),
-        F.sum((~still_good()).cast("long")).alias("rows_rejected"),
+        F.sum(settles().cast("long")).alias("rows_settled"),
+        F.sum((~settles()).cast("long")).alias("rows_rejected"),
     )
 
 
@@ -163,7 +200,20 @@ def deltas(settled_lines: DataFrame, ledger: DataFrame, periods: Sequence[str]) 
     new = settled_lines.select(
         "transaction_id", *identity, "base_amount", "bonus_amount", F.lit(True).alias("settled")
     )
-    old = _published(ledger, periods).select(
+    published = _published(ledger, periods)
+    if published.isEmpty():
+        # A first run of its periods publishes every line whole: no join needed.
+        return new.select(
+            "transaction_id",
+            *identity,
+            F.col("base_amount").alias("base_delta"),
+            F.col("bonus_amount").alias("bonus_delta"),
+            _money(F.col("base_amount") + F.col("bonus_amount")).alias("delta"),
+            "base_amount",
+            "bonus_amount",
+            "settled",
+        ).select(*column_names(DELTAS_SCHEMA))
+    old = published.select(
         F.col("transaction_id").alias("old_transaction_id"),
         *(F.col(c).alias(f"old_{c}") for c in identity),
         F.col("settled").alias("old_settled"),

@@ -1,106 +1,99 @@
-"""Matrix rows for a sale (spec §4.1, §4.4, §4.5) with broadcast joins only, no shuffle.
+"""Matrix rows for a sale (spec §4.1, §4.4, §4.5): lookups in the run's rate plan.
 
-The matrix is folded into *rate cards*: one row per (market, series, channel) holding the BASE
-rows and BONUS rows of that key as arrays. Each sale joins the cards of its four specificity
-levels on equality keys; array functions then keep the rows valid on the event date and pick the
-most specific level that has any.
+The plan (:mod:`settlement.domain.calculation.rate_plan`) is decided once from the snapshot;
+here it becomes two small frames that every sale joins by broadcast: the plan entries on
+(market, series, channel) with the event date inside the entry's dates, and the BONUS tier
+ladders on (bonus_plan) with the attainment inside the tier's bounds. No shuffle, no search.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
+from pyspark.sql.types import DateType, IntegerType, StringType, StructField, StructType
 
-from settlement.domain.calculation.rows import Transform, is_sale, reject_when, still_good
+from settlement.domain.calculation.rate_plan import MatrixEntry, RatePlan, build_rate_plan
+from settlement.domain.calculation.rows import Rule, Transform, first_failing, is_sale, still_good
 from settlement.domain.reasons import RejectReason
-from settlement.domain.schemas import ANY, BASE, BONUS, MONEY
+from settlement.domain.schemas import ANY, MIN_ATTAINMENT, MONEY, RATE
 
-# (series is exact, channel is exact) from most to least specific (spec §4.1).
-LEVELS = ((True, True), (True, False), (False, True), (False, False))
+PLAN_SCHEMA = StructType(
+    [
+        StructField("plan_market", StringType()),
+        StructField("plan_series", StringType()),
+        StructField("plan_channel", StringType()),
+        StructField("plan_valid_from", DateType()),
+        StructField("plan_valid_to", DateType()),
+        StructField("base_rate", RATE),
+        StructField("base_amount_per_unit", MONEY),
+        StructField("base_currency", StringType()),
+        StructField("matrix_version", StringType()),
+        StructField("bonus_plan", IntegerType()),
+    ]
+)
+TIERS_SCHEMA = StructType(
+    [
+        StructField("tier_plan", IntegerType()),
+        StructField("bonus_tier", MIN_ATTAINMENT),
+        StructField("tier_next", MIN_ATTAINMENT),
+        StructField("bonus_rate", RATE),
+        StructField("bonus_amount_per_unit", MONEY),
+    ]
+)
+# What a priced sale carries from the plan into the later steps.
+PLAN_COLUMNS = ("base_rate", "base_amount_per_unit", "matrix_version", "bonus_plan")
 
 
-def rate_cards(matrix: DataFrame) -> DataFrame:
-    """Group the matrix by (market, series, channel) into ``base_rows`` / ``bonus_rows`` arrays.
+@dataclass(frozen=True)
+class PlanFrames:
+    """The rate plan as broadcastable frames, and the series it names explicitly."""
 
-    The struct puts ``min_attainment`` first so ``array_max`` picks the highest tier; the other
-    fields make the order total, so the choice never depends on collection order.
-    """
-    entry = F.struct(
-        "min_attainment",
-        "rate",
-        "amount_per_unit",
-        "currency",
-        "matrix_version",
-        "valid_from",
-        "valid_to",
-    )
+    entries: DataFrame
+    tiers: DataFrame
+    explicit_series: tuple[str, ...]
 
-    def rows_of(component: str) -> Column:
-        return F.filter(
-            F.collect_list(F.when(F.col("component") == component, entry)), lambda r: r.isNotNull()
+
+def plan_frames(spark: SparkSession, matrix: DataFrame) -> PlanFrames:
+    """Decide the rate plan of the (small) matrix snapshot and load it as two frames."""
+    plan = build_rate_plan(MatrixEntry.from_record(row.asDict()) for row in matrix.collect())
+    return frames_of(spark, plan)
+
+
+def frames_of(spark: SparkSession, plan: RatePlan) -> PlanFrames:
+    entries = [
+        (
+            e.market,
+            e.series,
+            e.channel,
+            e.valid_from,
+            e.valid_to,
+            *(
+                (e.base.rate, e.base.amount_per_unit, e.base.currency, e.base.matrix_version)
+                if e.base
+                else (None, None, None, None)
+            ),
+            e.bonus_plan,
         )
-
-    return matrix.groupBy("market", "series", "channel").agg(
-        rows_of(BASE).alias("base_rows"), rows_of(BONUS).alias("bonus_rows")
+        for e in plan.entries
+    ]
+    tiers = [
+        (plan_id, t.min_attainment, t.next_min_attainment, t.rate, t.amount_per_unit)
+        for plan_id, ladder in enumerate(plan.ladders)
+        for t in ladder
+    ]
+    return PlanFrames(
+        entries=spark.createDataFrame(entries, PLAN_SCHEMA),
+        tiers=spark.createDataFrame(tiers, TIERS_SCHEMA),
+        explicit_series=plan.explicit_series,
     )
 
 
-def _valid_on_event_date(rows: Column) -> Column:
-    date = F.col("event_date")
-    return F.filter(
-        rows, lambda r: (r.valid_from <= date) & (r.valid_to.isNull() | (date < r.valid_to))
-    )
-
-
-def _first_non_empty(arrays: list[Column]) -> Column:
-    return F.coalesce(*(F.when(F.size(a) > 0, a) for a in arrays))
-
-
-def attach_rates(matrix: DataFrame) -> Transform:
-    """Add ``base`` (the BASE row, or null) and ``bonus_candidates`` (BONUS rows of the most
-    specific level with rows valid on the event date, or null) to every row still good."""
-
-    def transform(df: DataFrame) -> DataFrame:
-        cards = F.broadcast(rate_cards(matrix))
-        joined = df
-        for level, (series_exact, channel_exact) in enumerate(LEVELS):
-            card = cards.filter(
-                ((F.col("series") != ANY) if series_exact else (F.col("series") == ANY))
-                & ((F.col("channel") != ANY) if channel_exact else (F.col("channel") == ANY))
-            )
-            keys = (
-                ["market"]
-                + (["series"] if series_exact else [])
-                + (["channel"] if channel_exact else [])
-            )
-            card = card.select(
-                *(F.col(k).alias(f"card{level}_{k}") for k in keys),
-                F.col("base_rows").alias(f"base{level}"),
-                F.col("bonus_rows").alias(f"bonus{level}"),
-            )
-            condition = [F.col(k) == F.col(f"card{level}_{k}") for k in keys]
-            joined = joined.join(card, condition, "left").drop(*(f"card{level}_{k}" for k in keys))
-        priced_row = is_sale() & still_good()
-        levels = range(len(LEVELS))
-        # Filter each level once in its own projection: the pick below reads every filtered
-        # array twice, and higher-order functions are not shared as common subexpressions.
-        valid = {
-            f"{kind}{i}": F.when(priced_row, _valid_on_event_date(F.col(f"{kind}{i}")))
-            for kind in ("base", "bonus")
-            for i in levels
-        }
-        return (
-            joined.withColumns(valid)
-            .withColumns(
-                {
-                    "base": F.array_max(_first_non_empty([F.col(f"base{i}") for i in levels])),
-                    "bonus_candidates": _first_non_empty([F.col(f"bonus{i}") for i in levels]),
-                }
-            )
-            .drop(*valid)
-        )
-
-    return transform
+def _series_key(explicit_series: tuple[str, ...]) -> Column:
+    if not explicit_series:
+        return F.lit(ANY)
+    return F.when(F.col("series").isin(*explicit_series), F.col("series")).otherwise(F.lit(ANY))
 
 
 def commission(net_price: Column, rate: Column, amount_per_unit: Column) -> Column:
@@ -108,62 +101,100 @@ def commission(net_price: Column, rate: Column, amount_per_unit: Column) -> Colu
     return F.round(net_price * rate + amount_per_unit, 2).cast(MONEY)
 
 
-def apply_base(df: DataFrame) -> DataFrame:
-    """Reject sales without a BASE row (NO_RATE) or in another currency (CURRENCY_MISMATCH),
-    and price the BASE of the others."""
-    return (
-        df.transform(
-            reject_when(
-                is_sale() & F.col("base").isNull(),
-                RejectReason.NO_RATE,
-                F.concat_ws(
-                    " ",
-                    F.lit("no BASE matrix row for market"),
-                    F.col("market"),
-                    F.lit("series"),
-                    F.col("series"),
-                    F.lit("channel"),
-                    F.col("channel"),
-                    F.lit("on"),
-                    F.col("event_date").cast("string"),
-                ),
-            )
-        )
-        .transform(
-            reject_when(
-                is_sale() & (F.col("currency") != F.col("base.currency")),
-                RejectReason.CURRENCY_MISMATCH,
-                F.concat_ws(
-                    " ",
-                    F.lit("currency"),
-                    F.col("currency"),
-                    F.lit("differs from the matrix row's"),
-                    F.col("base.currency"),
-                ),
-            )
-        )
-        .withColumn(
-            "base_amount",
-            F.when(
-                is_sale() & still_good(),
-                commission(F.col("net_price"), F.col("base.rate"), F.col("base.amount_per_unit")),
+def _rate_rules() -> list[Rule]:
+    return [
+        Rule(
+            F.col("base_rate").isNull(),
+            RejectReason.NO_RATE,
+            F.concat_ws(
+                " ",
+                F.lit("no BASE matrix row for market"),
+                F.col("market"),
+                F.lit("series"),
+                F.col("series"),
+                F.lit("channel"),
+                F.col("channel"),
+                F.lit("on"),
+                F.col("event_date").cast("string"),
             ),
+        ),
+        Rule(
+            F.col("currency") != F.col("base_currency"),
+            RejectReason.CURRENCY_MISMATCH,
+            F.concat_ws(
+                " ",
+                F.lit("currency"),
+                F.col("currency"),
+                F.lit("differs from the matrix row's"),
+                F.col("base_currency"),
+            ),
+        ),
+    ]
+
+
+def attach_plan(plan: PlanFrames) -> Transform:
+    """Give every sale still good its BASE row and BONUS ladder (:data:`PLAN_COLUMNS`), its
+    ``base_amount``, and ``rate_reason`` / ``rate_detail`` (NO_RATE, CURRENCY_MISMATCH).
+
+    Other rows get nulls. A rate rule is kept apart from ``reason`` because DUPLICATE_TRANSACTION
+    comes first in spec §2's order and is decided later.
+    """
+
+    def transform(df: DataFrame) -> DataFrame:
+        entry = F.broadcast(plan.entries)
+        date = F.col("event_date")
+        matches = (
+            (F.col("market") == F.col("plan_market"))
+            & (F.col("series_key") == F.col("plan_series"))
+            & (F.col("channel") == F.col("plan_channel"))
+            & (F.col("plan_valid_from") <= date)
+            & (F.col("plan_valid_to").isNull() | (date < F.col("plan_valid_to")))
         )
+        priced = is_sale() & still_good()
+        rules = {k: F.when(priced, v) for k, v in first_failing(_rate_rules()).items()}
+        base_amount = commission(
+            F.col("net_price"), F.col("base_rate"), F.col("base_amount_per_unit")
+        )
+        return (
+            df.withColumn("series_key", F.when(priced, _series_key(plan.explicit_series)))
+            .join(entry, matches, "left")
+            .withColumns({"rate_reason": rules["reason"], "rate_detail": rules["detail"]})
+            .withColumn("base_amount", F.when(priced & F.col("rate_reason").isNull(), base_amount))
+            .drop(
+                "series_key",
+                "base_currency",
+                *(f.name for f in PLAN_SCHEMA if f.name.startswith("plan_")),
+            )
+        )
+
+    return transform
+
+
+def with_tier(tiers: DataFrame, *, plan: str, net_units: str, target_units: str) -> Transform:
+    """Join the BONUS tier reached (``bonus_tier``, ``bonus_rate``, ``bonus_amount_per_unit``):
+    the tier of ladder ``plan`` with ``bonus_tier ≤ net_units / target_units < tier_next``.
+
+    Compared as ``bonus_tier × target_units ≤ net_units`` in exact decimals: no division, no
+    rounding. No tier without a positive target (NO_TARGET) or below the lowest threshold.
+    """
+    target = F.col(target_units).cast("decimal(20,0)")
+    units = F.col(net_units).cast("decimal(20,0)")
+    reached = (
+        (F.col(plan) == F.col("tier_plan"))
+        & (F.col(target_units) > 0)
+        & (F.col("bonus_tier") * target <= units)
+        & (F.col("tier_next").isNull() | (units < F.col("tier_next") * target))
     )
 
+    def transform(df: DataFrame) -> DataFrame:
+        return df.join(F.broadcast(tiers), reached, "left").drop("tier_plan", "tier_next")
 
-def reached_tier(candidates: Column, net_units: Column, target_units: Column) -> Column:
-    """The BONUS row with the highest ``min_attainment ≤ net_units / target_units``, or null.
-
-    Compared as ``min_attainment × target_units ≤ net_units`` in exact decimals: no division, no
-    rounding. Null when there is no target or the target is 0 (NO_TARGET).
-    """
-    target = target_units.cast("decimal(20,0)")
-    units = net_units.cast("decimal(20,0)")
-    reached = F.filter(candidates, lambda t: t.min_attainment * target <= units)
-    return F.when(target_units > 0, F.array_max(reached))
+    return transform
 
 
-def bonus_amount(net_price: Column, tier: Column) -> Column:
-    """BONUS of a sale at ``tier`` (0 when no tier is reached)."""
-    return F.coalesce(commission(net_price, tier.rate, tier.amount_per_unit), F.lit(0).cast(MONEY))
+def bonus_amount(net_price: Column) -> Column:
+    """BONUS of a sale at the tier joined by :func:`with_tier` (0 when none is reached)."""
+    return F.coalesce(
+        commission(net_price, F.col("bonus_rate"), F.col("bonus_amount_per_unit")),
+        F.lit(0).cast(MONEY),
+    )

@@ -1,12 +1,14 @@
 """Row rules of spec §2: normalise the raw strings, parse them, and reject what fails.
 
-Every transform keeps one row per input row and records the first failing rule in ``reason`` /
-``detail`` (null while the row is still good), so later rules only look at rows still standing.
+:func:`parse_rows` is one projection: every row keeps its place, ``reason`` / ``detail`` hold
+the first row rule it fails (null while it is good). :func:`duplicate_rows` finds the few
+DUPLICATE_TRANSACTION rows with a narrow shuffle of the keys only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
@@ -14,6 +16,7 @@ from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 from settlement.domain.reasons import RejectReason
 from settlement.domain.schemas import (
     ALWAYS_REQUIRED_COLUMNS,
+    BATCH_ROW_KEY_COLUMNS,
     CANCELLATION,
     CHANNELS,
     EVENT_TYPES,
@@ -27,10 +30,32 @@ Transform = Callable[[DataFrame], DataFrame]
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 # Up to 16 integer digits so the value fits decimal(18,2); at most 2 decimals; no sign.
 AMOUNT_PATTERN = r"^[0-9]{1,16}(\.[0-9]{1,2})?$"
+# The key of an input row: the joins of the few rows decided later (duplicates, cancellations).
+ROW_KEY = ["batch_id", "line_number"]
+# Parsed columns: their raw text is kept only when it differs from the value's own text.
+PARSED_COLUMNS = ("event_date", "net_price")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A reject rule: rows meeting ``condition`` fail with ``reason``, explained by ``detail``."""
+
+    condition: Column
+    reason: RejectReason
+    detail: Column
+
+
+def first_failing(rules: Sequence[Rule]) -> dict[str, Column]:
+    """``reason`` and ``detail`` of the first rule a row fails (null when it fails none)."""
+    reason, detail = F.when(F.lit(False), F.lit(None)), F.when(F.lit(False), F.lit(None))
+    for rule in rules:
+        reason = reason.when(rule.condition, F.lit(rule.reason.value))
+        detail = detail.when(rule.condition, rule.detail)
+    return {"reason": reason.cast("string"), "detail": detail.cast("string")}
 
 
 def still_good() -> Column:
-    """Rows no rule has rejected yet."""
+    """Rows no row rule has rejected."""
     return F.col("reason").isNull()
 
 
@@ -40,36 +65,6 @@ def is_sale() -> Column:
 
 def is_cancellation() -> Column:
     return F.col("event_type") == CANCELLATION
-
-
-def reject_when(condition: Column, reason: RejectReason, detail: Column) -> Transform:
-    """Reject the rows still good that meet ``condition`` with ``reason`` and ``detail``."""
-
-    def transform(df: DataFrame) -> DataFrame:
-        hit = still_good() & condition
-        return df.withColumns(
-            {
-                "reason": F.when(hit, F.lit(reason.value)).otherwise(F.col("reason")),
-                "detail": F.when(hit, detail).otherwise(F.col("detail")),
-            }
-        )
-
-    return transform
-
-
-def normalise(df: DataFrame) -> DataFrame:
-    """Keep the raw row in ``raw``; trim every value and turn empty strings into nulls."""
-    cleaned = [F.when(F.trim(c) != "", F.trim(c)).alias(c) for c in TRANSACTION_COLUMNS]
-    raw = F.struct(*(F.col(c).alias(f"raw_{c}") for c in TRANSACTION_COLUMNS)).alias("raw")
-    return df.select(
-        "batch_id",
-        "period",
-        "line_number",
-        raw,
-        *cleaned,
-        F.lit(None).cast("string").alias("reason"),
-        F.lit(None).cast("string").alias("detail"),
-    )
 
 
 def _first_missing() -> Column:
@@ -86,130 +81,143 @@ def _quoted(column: str) -> Column:
     return F.concat(F.lit(f"{column} '"), F.col(column), F.lit("'"))
 
 
-def apply_row_rules(df: DataFrame) -> DataFrame:
-    """Parse ``event_date`` and ``net_price`` and apply the per-row rules in spec §2's order.
+def _row_rules() -> list[Rule]:
+    """Spec §2's per-row rules in order (a cancellation's net_price is ignored)."""
+    return [
+        Rule(
+            _first_missing().isNotNull(),
+            RejectReason.MISSING_FIELD,
+            F.concat(_first_missing(), F.lit(" is empty")),
+        ),
+        Rule(
+            F.col("parsed_date").isNull(),
+            RejectReason.INVALID_DATE,
+            F.concat(
+                F.lit("event_date '"), F.col("event_date"), F.lit("' is not a date YYYY-MM-DD")
+            ),
+        ),
+        Rule(
+            is_sale() & F.col("parsed_price").isNull(),
+            RejectReason.INVALID_AMOUNT,
+            F.concat(
+                F.lit("net_price '"),
+                F.coalesce(F.col("net_price"), F.lit("")),
+                F.lit("' is not a decimal >= 0 with at most 2 decimals"),
+            ),
+        ),
+        Rule(
+            ~F.col("event_type").isin(*EVENT_TYPES),
+            RejectReason.INVALID_EVENT_TYPE,
+            F.concat(_quoted("event_type"), F.lit(f" is not one of {', '.join(EVENT_TYPES)}")),
+        ),
+        Rule(
+            ~F.col("channel").isin(*CHANNELS),
+            RejectReason.INVALID_CHANNEL,
+            F.concat(_quoted("channel"), F.lit(f" is not one of {', '.join(CHANNELS)}")),
+        ),
+        Rule(
+            F.date_format("parsed_date", "yyyy-MM") != F.col("period"),
+            RejectReason.OUT_OF_PERIOD,
+            F.concat(
+                F.lit("event_date "),
+                F.col("parsed_date").cast("string"),
+                F.lit(" is outside the batch period "),
+                F.col("period"),
+            ),
+        ),
+    ]
 
-    MISSING_FIELD, INVALID_DATE, INVALID_AMOUNT (sales only: a cancellation's net_price is
-    ignored), INVALID_EVENT_TYPE, INVALID_CHANNEL, OUT_OF_PERIOD.
+
+def text_of(column: str) -> Column:
+    """The text a stored column stands for (parsed values back in their canonical form)."""
+    return F.col(column).cast("string")
+
+
+def raw_text(column: str) -> Column:
+    """The value of ``column`` exactly as read: the kept raw text, else the value's own text."""
+    return F.coalesce(F.col(f"raw_{column}"), text_of(column))
+
+
+def parse_rows(df: DataFrame) -> DataFrame:
+    """Trim every value (empty becomes null), parse ``event_date`` and ``net_price``, and apply
+    the row rules: MISSING_FIELD, INVALID_DATE, INVALID_AMOUNT (sales only), INVALID_EVENT_TYPE,
+    INVALID_CHANNEL, OUT_OF_PERIOD, in spec §2's order.
+
+    ``raw_<column>`` keeps a value exactly as read only where it differs from the cleaned or
+    parsed value's text (surrounding spaces, an empty string, an unparsable date…), so the
+    usual row carries no second copy; :func:`raw_text` gives the value as read either way.
     """
+    cleaned = df.select(
+        *BATCH_ROW_KEY_COLUMNS,
+        *(F.col(c).alias(f"raw_{c}") for c in TRANSACTION_COLUMNS),
+        *(F.when(F.trim(c) != "", F.trim(c)).alias(c) for c in TRANSACTION_COLUMNS),
+    )
     date_ok = F.col("event_date").rlike(DATE_PATTERN)
-    parsed_date = F.when(date_ok, F.expr("try_cast(event_date AS DATE)"))
     amount_ok = F.col("net_price").rlike(AMOUNT_PATTERN)
-    parsed_price = F.when(is_sale() & amount_ok, F.col("net_price").cast(MONEY))
+    parsed = cleaned.withColumns(
+        {
+            "parsed_date": F.when(date_ok, F.expr("try_cast(event_date AS DATE)")),
+            "parsed_price": F.when(is_sale() & amount_ok, F.col("net_price").cast(MONEY)),
+        }
+    )
+    checked = parsed.withColumns(first_failing(_row_rules()))
+    kept_raw = {
+        f"raw_{c}": F.when(~F.col(f"raw_{c}").eqNullSafe(text_of(c)), F.col(f"raw_{c}"))
+        for c in TRANSACTION_COLUMNS
+    }
     return (
-        df.transform(
-            reject_when(
-                _first_missing().isNotNull(),
-                RejectReason.MISSING_FIELD,
-                F.concat(_first_missing(), F.lit(" is empty")),
-            )
-        )
-        .withColumns({"event_date_raw": F.col("event_date"), "net_price_raw": F.col("net_price")})
-        .withColumns({"event_date": parsed_date, "net_price": parsed_price})
-        .transform(
-            reject_when(
-                F.col("event_date").isNull(),
-                RejectReason.INVALID_DATE,
-                F.concat(
-                    F.lit("event_date '"),
-                    F.col("event_date_raw"),
-                    F.lit("' is not a date YYYY-MM-DD"),
-                ),
-            )
-        )
-        .transform(
-            reject_when(
-                is_sale() & F.col("net_price").isNull(),
-                RejectReason.INVALID_AMOUNT,
-                F.concat(
-                    F.lit("net_price '"),
-                    F.coalesce(F.col("net_price_raw"), F.lit("")),
-                    F.lit("' is not a decimal >= 0 with at most 2 decimals"),
-                ),
-            )
-        )
-        .transform(
-            reject_when(
-                ~F.col("event_type").isin(*EVENT_TYPES),
-                RejectReason.INVALID_EVENT_TYPE,
-                F.concat(_quoted("event_type"), F.lit(f" is not one of {', '.join(EVENT_TYPES)}")),
-            )
-        )
-        .transform(
-            reject_when(
-                ~F.col("channel").isin(*CHANNELS),
-                RejectReason.INVALID_CHANNEL,
-                F.concat(_quoted("channel"), F.lit(f" is not one of {', '.join(CHANNELS)}")),
-            )
-        )
-        .transform(
-            reject_when(
-                F.date_format("event_date", "yyyy-MM") != F.col("period"),
-                RejectReason.OUT_OF_PERIOD,
-                F.concat(
-                    F.lit("event_date "),
-                    F.col("event_date").cast("string"),
-                    F.lit(" is outside the batch period "),
-                    F.col("period"),
-                ),
-            )
-        )
-        .drop("event_date_raw", "net_price_raw")
+        checked.drop(*PARSED_COLUMNS)
+        .withColumnsRenamed({"parsed_date": "event_date", "parsed_price": "net_price"})
+        .withColumns(kept_raw)
     )
 
 
-def _run_order() -> list[Column]:
-    return [F.col("period"), F.col("batch_id"), F.col("line_number")]
-
-
-def flag_duplicates(ledger: DataFrame, periods: Sequence[str]) -> Transform:
-    """Reject DUPLICATE_TRANSACTION rows.
+def duplicate_rows(rows: DataFrame, ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
+    """The DUPLICATE_TRANSACTION rows of ``rows``: ``batch_id, line_number, reason, detail``.
 
     A transaction_id is a duplicate when a row still good came earlier in the run, in the order
     (period, batch_id, line_number), or when the ledger holds it as settled for a period this run
-    does not re-compute. Rows already rejected by a row rule do not count as seen.
+    does not re-compute. Rows a row rule rejected do not count as seen. Only the keys of the good
+    rows are shuffled; the result is as small as the duplicates are few.
     """
-
-    def transform(df: DataFrame) -> DataFrame:
-        first = Window.partitionBy("transaction_id").orderBy(
-            F.col("reason").isNotNull(), *_run_order()
+    order = Window.partitionBy("transaction_id").orderBy("period", "batch_id", "line_number")
+    candidates = (
+        rows.filter(still_good())
+        .select("transaction_id", *BATCH_ROW_KEY_COLUMNS)
+        .withColumns(
+            {
+                "occurrence": F.row_number().over(order),
+                "first_seen": F.first(F.struct("batch_id", "line_number")).over(order),
+            }
         )
-        settled_elsewhere = ledger.filter(
-            F.col("settled") & ~F.col("period").isin(*periods)
-        ).select(
-            F.col("transaction_id").alias("ledger_transaction_id"),
-            F.col("period").alias("ledger_period"),
+    )
+    settled_elsewhere = ledger.filter(F.col("settled") & ~F.col("period").isin(*periods)).select(
+        F.col("transaction_id").alias("ledger_transaction_id"),
+        F.col("period").alias("ledger_period"),
+    )
+    in_run = F.col("occurrence") > 1
+    in_ledger = F.col("ledger_transaction_id").isNotNull()
+    detail = F.when(
+        in_run,
+        F.concat(
+            F.lit("transaction_id first seen in batch "),
+            F.col("first_seen.batch_id"),
+            F.lit(" line "),
+            F.col("first_seen.line_number").cast("string"),
+        ),
+    ).otherwise(
+        F.concat(F.lit("transaction_id already settled for period "), F.col("ledger_period"))
+    )
+    return (
+        candidates.join(
+            settled_elsewhere,
+            F.col("transaction_id") == F.col("ledger_transaction_id"),
+            "left",
         )
-        earlier = F.first(F.struct("batch_id", "line_number")).over(first)
-        return (
-            df.withColumns({"occurrence": F.row_number().over(first), "first_seen": earlier})
-            .transform(
-                reject_when(
-                    F.col("occurrence") > 1,
-                    RejectReason.DUPLICATE_TRANSACTION,
-                    F.concat(
-                        F.lit("transaction_id first seen in batch "),
-                        F.col("first_seen.batch_id"),
-                        F.lit(" line "),
-                        F.col("first_seen.line_number").cast("string"),
-                    ),
-                )
-            )
-            .join(
-                settled_elsewhere,
-                F.col("transaction_id") == F.col("ledger_transaction_id"),
-                "left",
-            )
-            .transform(
-                reject_when(
-                    F.col("ledger_transaction_id").isNotNull(),
-                    RejectReason.DUPLICATE_TRANSACTION,
-                    F.concat(
-                        F.lit("transaction_id already settled for period "), F.col("ledger_period")
-                    ),
-                )
-            )
-            .drop("occurrence", "first_seen", "ledger_transaction_id", "ledger_period")
+        .filter(in_run | in_ledger)
+        .select(
+            *ROW_KEY,
+            F.lit(RejectReason.DUPLICATE_TRANSACTION.value).alias("reason"),
+            detail.alias("detail"),
         )
-
-    return transform
+    )

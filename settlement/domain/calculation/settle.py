@@ -1,66 +1,94 @@
-"""The calculation composed: batch rows + reference snapshot -> the run's output frames."""
+"""The calculation composed: batch rows + reference snapshot -> the run's output frames.
+
+One pass reads and classifies every input row (row rules, rate plan, BASE); that result is
+materialised once (the job keeps it as Parquet, so each later step reads only the columns it
+needs). Everything decided across rows is small and kept in memory: the duplicates, the
+cancellations with their originals, the dealer statistics. A second pass over the classified
+rows joins those back by broadcast and prices the lines; the other outputs derive from the
+classified rows and the materialised lines.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
 from settlement.domain.calculation import outputs
-from settlement.domain.calculation.attainment import apply_bonus, dealer_period_stats
-from settlement.domain.calculation.cancellations import resolve_cancellations, with_resolved
-from settlement.domain.calculation.rates import apply_base, attach_rates
-from settlement.domain.calculation.rows import apply_row_rules, flag_duplicates, normalise
+from settlement.domain.calculation.attainment import dealer_period_stats
+from settlement.domain.calculation.cancellations import (
+    clawbacks,
+    pending_cancellations,
+    resolve,
+    settled_sales,
+)
+from settlement.domain.calculation.decisions import decide, decisions
+from settlement.domain.calculation.rates import attach_plan, plan_frames
+from settlement.domain.calculation.rows import duplicate_rows, parse_rows
 
 LOG = logging.getLogger(__name__)
-# Used while pricing, read by no output: not kept with the priced rows.
-INTERMEDIATE_COLUMNS = ("bonus_candidates", "original_in_run", "original_in_ledger")
+
+Materialise = Callable[[DataFrame, str], DataFrame]
+"""Compute a large frame once and return a frame that reads the result (``name``: which)."""
+
+CLASSIFIED = "classified"
+LINES = "lines"
+
+
+# A decided-later frame up to this many rows is broadcast to the joins with the input rows.
+BROADCAST_ROWS = 2_000_000
+
+
+def in_memory(frame: DataFrame, name: str) -> DataFrame:
+    """The default :data:`Materialise`: keep on the executors (tests, small runs).
+
+    ``localCheckpoint`` also cuts the lineage: every later plan starts from the result instead
+    of repeating (and re-analysing) the steps that made it.
+    """
+    del name
+    return frame.localCheckpoint(eager=True)
 
 
 @dataclass(frozen=True)
 class SettlementFrames:
-    """The outputs of one calculation (spec §6), all lazy except the cached intermediates."""
+    """The outputs of one calculation (spec §6); ``lines`` is materialised, the others lazy."""
 
     lines: DataFrame
     dealer_summary: DataFrame
     rejects: DataFrame
     deltas: DataFrame
     batch_counts: DataFrame
-    cached: tuple[DataFrame, ...] = ()
+    kept: tuple[DataFrame, ...] = field(default=())
 
     def release(self) -> None:
-        """Drop the cached intermediates once the outputs are written."""
-        for frame in self.cached:
+        """Drop the kept intermediates once the outputs are written."""
+        for frame in self.kept:
             frame.unpersist()
 
 
-def classify_rows(
-    transactions: DataFrame, matrix: DataFrame, ledger: DataFrame, periods: Sequence[str]
-) -> DataFrame:
-    """Row rules, duplicates and the matrix rows of every sale: the one pass over the input."""
-    return (
-        transactions.transform(normalise)
-        .transform(apply_row_rules)
-        .transform(flag_duplicates(ledger, periods))
-        .transform(attach_rates(matrix))
-        .transform(apply_base)
-    )
+def _small(frame: DataFrame, step: str) -> DataFrame:
+    """Compute an intermediate that is normally small, keep it, and mark it for broadcast.
 
-
-def _materialised(frame: DataFrame, step: str) -> DataFrame:
-    """Compute ``frame`` once and cut its lineage.
-
-    Every later step reads the same intermediate; without this each one would re-plan (seconds
-    of analysis for this many joins) and re-run it, and the input's line numbers (a
-    partition-local row index) are computed exactly once.
+    The joins that follow then ship it to every task instead of shuffling the input rows; if it
+    is not small after all (a batch sent twice under two ids: every row a duplicate) it is
+    joined by shuffle instead.
     """
     started = time.perf_counter()
-    materialised = frame.localCheckpoint(eager=True)
-    LOG.info("calculation step %s took %.1fs", step, time.perf_counter() - started)
-    return materialised
+    kept = frame.localCheckpoint(eager=True)
+    rows = kept.count()
+    LOG.info("calculation step %s took %.1fs (%d rows)", step, time.perf_counter() - started, rows)
+    return F.broadcast(kept) if rows <= BROADCAST_ROWS else kept
+
+
+def _timed_materialise(materialise: Materialise, frame: DataFrame, name: str) -> DataFrame:
+    started = time.perf_counter()
+    result = materialise(frame, name)
+    LOG.info("calculation step %s took %.1fs", name, time.perf_counter() - started)
+    return result
 
 
 def settle(
@@ -71,6 +99,7 @@ def settle(
     *,
     periods: Sequence[str],
     run_id: str,
+    materialise: Materialise = in_memory,
 ) -> SettlementFrames:
     """Settle the batch rows of ``periods`` against the reference snapshot.
 
@@ -80,34 +109,44 @@ def settle(
         Rows of :data:`~settlement.domain.schemas.BATCH_ROWS_SCHEMA` (every input column a
         string; ``period`` is the batch's period, ``line_number`` its line in the file).
     matrix, targets, ledger
-        The run's snapshot (``MATRIX_SCHEMA``, ``TARGETS_SCHEMA``, ``LEDGER_SCHEMA``).
+        The run's snapshot (``MATRIX_SCHEMA``, ``TARGETS_SCHEMA``, ``LEDGER_SCHEMA``). The
+        matrix is small and read once to decide the rate plan.
     periods
         The periods the run re-computes; ledger rows of other periods are history.
     run_id
         Written into ``lines``.
+    materialise
+        How the two large intermediates are kept: ``"classified"`` (every input row after the
+        first pass) and ``"lines"`` (the priced lines, from which the summary and the deltas
+        are derived). The job writes them as Parquet; the default caches them.
 
     Returns
     -------
     SettlementFrames
-        ``lines``, ``dealer_summary``, ``rejects``, ``deltas`` and ``batch_counts``. The
-        classified rows, the (small) resolved cancellations, the dealer statistics and the
-        priced rows are computed here, once each, and kept on the executors
-        (``localCheckpoint``) so no output re-reads the input and no step runs twice; call
-        :meth:`SettlementFrames.release` when done.
+        ``lines`` (materialised), ``dealer_summary``, ``rejects``, ``deltas`` and
+        ``batch_counts``; call :meth:`SettlementFrames.release` when done.
     """
-    rows = _materialised(classify_rows(transactions, matrix, ledger, periods), "classify")
-    cancellations = _materialised(resolve_cancellations(rows, ledger, periods), "cancellations")
-    resolved = with_resolved(rows, cancellations)
-    stats = _materialised(dealer_period_stats(resolved, targets), "dealer statistics")
-    priced = _materialised(
-        resolved.transform(apply_bonus(stats)).drop(*INTERMEDIATE_COLUMNS), "price"
+    plan = plan_frames(transactions.sparkSession, matrix)
+    classified = _timed_materialise(
+        materialise, transactions.transform(parse_rows).transform(attach_plan(plan)), CLASSIFIED
     )
-    settled_lines = outputs.lines(priced, run_id)
+    duplicates = _small(duplicate_rows(classified, ledger, periods), "duplicates")
+    pending = _small(pending_cancellations(classified, duplicates), "pending cancellations")
+    sales = settled_sales(classified, duplicates)
+    cancellations = _small(resolve(pending, sales, ledger, periods), "cancellations")
+    stats = _small(dealer_period_stats(sales, cancellations, targets), "dealer statistics")
+    decided_rows = _small(
+        decisions(duplicates, clawbacks(cancellations, stats, plan.tiers)), "decisions"
+    )
+    decided = decide(classified, decided_rows)
+    settled_lines = _timed_materialise(
+        materialise, outputs.lines(decided, stats, plan.tiers, run_id), LINES
+    )
     return SettlementFrames(
         lines=settled_lines,
         dealer_summary=outputs.dealer_summary(settled_lines, stats, ledger, periods),
-        rejects=outputs.rejects(priced),
+        rejects=outputs.rejects(decided),
         deltas=outputs.deltas(settled_lines, ledger, periods),
-        batch_counts=outputs.batch_counts(priced),
-        cached=(priced, stats, cancellations, rows),
+        batch_counts=outputs.batch_counts(decided),
+        kept=(settled_lines, decided_rows, stats, cancellations, pending, duplicates, classified),
     )
