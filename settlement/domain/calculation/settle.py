@@ -126,7 +126,9 @@ def settle(
         ``lines`` (materialised), ``dealer_summary``, ``rejects``, ``deltas`` and
         ``batch_counts``; call :meth:`SettlementFrames.release` when done.
     """
+    started = time.perf_counter()
     plan = plan_frames(transactions.sparkSession, matrix)
+    LOG.info("calculation step rate plan took %.1fs", time.perf_counter() - started)
     classified = _timed_materialise(
         materialise, transactions.transform(parse_rows).transform(attach_plan(plan)), CLASSIFIED
     )
