@@ -160,7 +160,9 @@ class ParquetMaterialiser:
                 frame,
                 self.store,
                 key,
-                sort_by=["period", "batch_id", "line_number"],
+                # Already in (batch_id, line_number) order: each task reads one batch's rows
+                # in file order and only filters and broadcast-joins them.
+                sort_by=[],
                 keep_partitions=True,
             )
             return self.spark.read.schema(LINES_SCHEMA).parquet(self.store.uri(key))
@@ -392,8 +394,9 @@ def write_deterministic(
             ordered = frame.repartition(tasks, *partition_by)
         else:
             ordered = frame.coalesce(1)
+        keys = [*partition_by, *sort_by]
         return _write_deterministic(
-            ordered.sortWithinPartitions(*partition_by, *sort_by), store, key, partition_by
+            ordered.sortWithinPartitions(*keys) if keys else ordered, store, key, partition_by
         )
 
 

@@ -13,7 +13,8 @@ DEALER_PERIOD = ["dealer_id", "period"]
 def dealer_period_stats(
     sales: DataFrame, cancellations: DataFrame, targets: DataFrame
 ) -> DataFrame:
-    """Per (dealer_id, period): settled sales and cancellations, net units and the target.
+    """Per (dealer_id, period): settled sales and cancellations, net units, the target and the
+    attainment to report.
 
     ``sales`` are the settled sales; ``cancellations`` the resolved ones (null ``reason``:
     settled). A cancellation counts in the period of its own event_date, for its own dealer.
@@ -33,6 +34,7 @@ def dealer_period_stats(
         .withColumns(units)
         .withColumn("net_units", F.col("sales_units") - F.col("cancelled_units"))
         .join(F.broadcast(target), DEALER_PERIOD, "left")
+        .withColumn("attainment", attainment_value(F.col("net_units"), F.col("target_units")))
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
-from settlement.domain.calculation.rates import bonus_amount, with_tier
+from settlement.domain.calculation.rates import bonus_amount, with_reached_tier
 from settlement.domain.calculation.rows import (
     ROW_KEY,
     Rule,
@@ -199,16 +199,11 @@ def _negated(amount: Column) -> Column:
     return (-amount).cast(MONEY)
 
 
-def clawbacks(cancellations: DataFrame, stats: DataFrame, tiers: DataFrame) -> DataFrame:
+def clawbacks(cancellations: DataFrame, reached: DataFrame) -> DataFrame:
     """The resolved ``cancellations`` with ``clawback_base`` / ``clawback_bonus`` (spec §4.6):
     the negated BASE and BONUS of the original, as computed in this run at the original's own
-    dealer and period (its tier too), else as published. Null for the rejected ones."""
-    original = stats.select(
-        F.col("dealer_id").alias("orig_dealer_id"),
-        F.col("period").alias("orig_period"),
-        F.col("net_units").alias("orig_net_units"),
-        F.col("target_units").alias("orig_target_units"),
-    )
+    dealer and period (its tier from ``reached``, :func:`rates.reached_tiers`), else as
+    published. Null for the rejected ones."""
     in_run = F.col("original_in_run").isNotNull()
     settles = F.col("reason").isNull()
     original_bonus = F.when(in_run, bonus_amount(F.col("original_in_run.net_price"))).otherwise(
@@ -218,19 +213,12 @@ def clawbacks(cancellations: DataFrame, stats: DataFrame, tiers: DataFrame) -> D
         F.col("original_in_run.base_amount"), F.col("original_in_ledger.base_amount")
     )
     return (
-        cancellations.withColumn("original_plan", F.col("original_in_run.bonus_plan"))
-        .join(
-            F.broadcast(original),
-            (F.col("original_in_run.dealer_id") == F.col("orig_dealer_id"))
-            & (F.col("original_in_run.period") == F.col("orig_period")),
-            "left",
-        )
-        .transform(
-            with_tier(
-                tiers,
-                plan="original_plan",
-                net_units="orig_net_units",
-                target_units="orig_target_units",
+        cancellations.transform(
+            with_reached_tier(
+                reached,
+                dealer=F.col("original_in_run.dealer_id"),
+                period=F.col("original_in_run.period"),
+                plan=F.col("original_in_run.bonus_plan"),
             )
         )
         .withColumns(

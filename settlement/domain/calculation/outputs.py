@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
-from settlement.domain.calculation.attainment import attainment_value
 from settlement.domain.calculation.decisions import final_detail, final_reason, settles
-from settlement.domain.calculation.rates import bonus_amount, with_tier
+from settlement.domain.calculation.rates import bonus_amount, with_reached_tier
 from settlement.domain.calculation.rows import is_cancellation, is_sale, raw_text
 from settlement.domain.reasons import SUMMARY_FLAG_NO_TARGET
 from settlement.domain.schemas import (
@@ -32,17 +31,17 @@ def _zero() -> Column:
     return F.lit(0).cast(MONEY)
 
 
-def lines(decided: DataFrame, stats: DataFrame, tiers: DataFrame, run_id: str) -> DataFrame:
+def lines(decided: DataFrame, stats: DataFrame, reached: DataFrame, run_id: str) -> DataFrame:
     """One row per settled transaction (``lines/``), priced.
 
     A sale earns its BASE and the BONUS of the tier its dealer reached over the whole period
-    (retroactive tier, spec §4.5); a cancellation claws back its original's (spec §4.6).
+    (retroactive tier, spec §4.5; ``reached`` from :func:`rates.reached_tiers`); a
+    cancellation claws back its original's (spec §4.6).
     """
     own = stats.select(
         F.col("dealer_id").alias("own_dealer_id"),
         F.col("period").alias("own_period"),
-        F.col("net_units").alias("own_net_units"),
-        F.col("target_units").alias("own_target_units"),
+        F.col("attainment").alias("own_attainment"),
     )
     sale = is_sale()
     priced = (
@@ -54,8 +53,8 @@ def lines(decided: DataFrame, stats: DataFrame, tiers: DataFrame, run_id: str) -
             "left",
         )
         .transform(
-            with_tier(
-                tiers, plan="bonus_plan", net_units="own_net_units", target_units="own_target_units"
+            with_reached_tier(
+                reached, dealer=F.col("dealer_id"), period=F.col("period"), plan=F.col("bonus_plan")
             )
         )
         .withColumns(
@@ -64,7 +63,7 @@ def lines(decided: DataFrame, stats: DataFrame, tiers: DataFrame, run_id: str) -
                 "bonus_amount": F.when(sale, bonus_amount(F.col("net_price"))).otherwise(
                     F.col("clawback_bonus")
                 ),
-                "attainment": attainment_value(F.col("own_net_units"), F.col("own_target_units")),
+                "attainment": F.col("own_attainment"),
             }
         )
     )

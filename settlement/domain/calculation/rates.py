@@ -192,6 +192,49 @@ def with_tier(tiers: DataFrame, *, plan: str, net_units: str, target_units: str)
     return transform
 
 
+def reached_tiers(stats: DataFrame, tiers: DataFrame) -> DataFrame:
+    """The tier each dealer reached in each period on each ladder (spec §4.5): ``tier_dealer_id,
+    tier_period, tier_plan, bonus_tier, bonus_rate, bonus_amount_per_unit``.
+
+    Decided once per dealer, period and ladder (a small frame), so a sale finds its tier with an
+    equality join instead of comparing decimals against every tier of its ladder.
+    """
+    ladders = tiers.select(F.col("tier_plan").alias("ladder")).distinct()
+    return (
+        stats.select("dealer_id", "period", "net_units", "target_units")
+        .crossJoin(F.broadcast(ladders))
+        .transform(
+            with_tier(tiers, plan="ladder", net_units="net_units", target_units="target_units")
+        )
+        .filter(F.col("bonus_tier").isNotNull())
+        .select(
+            F.col("dealer_id").alias("tier_dealer_id"),
+            F.col("period").alias("tier_period"),
+            F.col("ladder").alias("tier_plan"),
+            "bonus_tier",
+            "bonus_rate",
+            "bonus_amount_per_unit",
+        )
+    )
+
+
+def with_reached_tier(
+    reached: DataFrame, *, dealer: Column, period: Column, plan: Column
+) -> Transform:
+    """Join the tier of :func:`reached_tiers` for ``dealer``, ``period`` and ladder ``plan``
+    (nulls when none is reached)."""
+    matches = (
+        (dealer == F.col("tier_dealer_id"))
+        & (period == F.col("tier_period"))
+        & (plan == F.col("tier_plan"))
+    )
+
+    def transform(df: DataFrame) -> DataFrame:
+        return df.join(reached, matches, "left").drop("tier_dealer_id", "tier_period", "tier_plan")
+
+    return transform
+
+
 def bonus_amount(net_price: Column) -> Column:
     """BONUS of a sale at the tier joined by :func:`with_tier` (0 when none is reached)."""
     return F.coalesce(

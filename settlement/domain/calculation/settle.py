@@ -27,7 +27,7 @@ from settlement.domain.calculation.cancellations import (
     settled_sales,
 )
 from settlement.domain.calculation.decisions import decide, decisions
-from settlement.domain.calculation.rates import attach_plan, plan_frames
+from settlement.domain.calculation.rates import attach_plan, plan_frames, reached_tiers
 from settlement.domain.calculation.rows import duplicate_rows, parse_rows
 
 LOG = logging.getLogger(__name__)
@@ -137,12 +137,11 @@ def settle(
     sales = settled_sales(classified, duplicates)
     cancellations = _small(resolve(pending, sales, ledger, periods), "cancellations")
     stats = _small(dealer_period_stats(sales, cancellations, targets), "dealer statistics")
-    decided_rows = _small(
-        decisions(duplicates, clawbacks(cancellations, stats, plan.tiers)), "decisions"
-    )
+    reached = _small(reached_tiers(stats, plan.tiers), "tiers reached")
+    decided_rows = _small(decisions(duplicates, clawbacks(cancellations, reached)), "decisions")
     decided = decide(classified, decided_rows)
     settled_lines = _timed_materialise(
-        materialise, outputs.lines(decided, stats, plan.tiers, run_id), LINES
+        materialise, outputs.lines(decided, stats, reached, run_id), LINES
     )
     return SettlementFrames(
         lines=settled_lines,
@@ -150,5 +149,14 @@ def settle(
         rejects=outputs.rejects(decided),
         deltas=outputs.deltas(settled_lines, ledger, periods),
         batch_counts=outputs.batch_counts(decided),
-        kept=(settled_lines, decided_rows, stats, cancellations, pending, duplicates, classified),
+        kept=(
+            settled_lines,
+            decided_rows,
+            reached,
+            stats,
+            cancellations,
+            pending,
+            duplicates,
+            classified,
+        ),
     )
