@@ -51,10 +51,10 @@ LOG = logging.getLogger(__name__)
 DELTA_RECORDS_PER_PART = 200_000
 OUTPUTS = ("lines", "dealer_summary", "rejects", "deltas", "batch_counts")
 WORK = "work"  # scratch prefix of the run's intermediates, removed when the job ends
-JOB_SETTINGS = {
-    # One file = one input partition, never split: the row position inside a partition is then
-    # the row's position in its file, which gives CSV line numbers without a shuffle, and the
-    # intermediates keep one task per batch file.
+# One batch file = one input partition, never split: the row position inside a partition is
+# then the row's position in its file, which gives CSV line numbers without a shuffle. Only for
+# the pass that reads the batches; the later passes read the Parquet intermediates in splits.
+WHOLE_FILE_READS = {
     "spark.sql.files.maxPartitionBytes": str(1 << 40),
     "spark.sql.files.openCostInBytes": str(1 << 40),
 }
@@ -116,24 +116,23 @@ def run_calculation(
     for name in (*OUTPUTS, WORK):
         store.delete_prefix(f"{prefix}/{name}")
     batches = load_batch_list(store, run_id, periods)
-    with _session_conf(spark, JOB_SETTINGS):
-        with _timed("settle"):
-            frames = settle(
-                read_batches(spark, store, batches),
-                read_snapshot(spark, store, f"{prefix}/reference/matrix.parquet", MATRIX_SCHEMA),
-                read_snapshot(spark, store, f"{prefix}/reference/targets.parquet", TARGETS_SCHEMA),
-                read_snapshot(spark, store, f"{prefix}/reference/ledger.parquet", LEDGER_SCHEMA),
-                periods=periods,
-                run_id=run_id,
-                materialise=ParquetMaterialiser(spark, store, prefix),
-            )
-        try:
-            document = _write_outputs(
-                store, prefix, frames, batches=batches, run_id=run_id, periods=periods
-            )
-        finally:
-            frames.release()
-            store.delete_prefix(f"{prefix}/{WORK}")
+    with _timed("settle"):
+        frames = settle(
+            read_batches(spark, store, batches),
+            read_snapshot(spark, store, f"{prefix}/reference/matrix.parquet", MATRIX_SCHEMA),
+            read_snapshot(spark, store, f"{prefix}/reference/targets.parquet", TARGETS_SCHEMA),
+            read_snapshot(spark, store, f"{prefix}/reference/ledger.parquet", LEDGER_SCHEMA),
+            periods=periods,
+            run_id=run_id,
+            materialise=ParquetMaterialiser(spark, store, prefix),
+        )
+    try:
+        document = _write_outputs(
+            store, prefix, frames, batches=batches, run_id=run_id, periods=periods
+        )
+    finally:
+        frames.release()
+        store.delete_prefix(f"{prefix}/{WORK}")
     store.write_json(f"{prefix}/calculation.json", document)
     return document
 
@@ -167,7 +166,8 @@ class ParquetMaterialiser:
             )
             return self.spark.read.schema(LINES_SCHEMA).parquet(self.store.uri(key))
         key = f"{self.prefix}/{WORK}/{name}"
-        frame.write.mode("overwrite").parquet(self.store.uri(key))
+        with _session_conf(self.spark, WHOLE_FILE_READS):
+            frame.write.mode("overwrite").parquet(self.store.uri(key))
         return self.spark.read.schema(frame.schema).parquet(self.store.uri(key))
 
 
@@ -322,22 +322,27 @@ def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[Non
 
 # --------------------------------------------------------------------------- outputs
 def write_delta_parts(
-    frame: DataFrame, store: DataStore, key: str, *, expected_records: int
+    frame: DataFrame,
+    store: DataStore,
+    key: str,
+    *,
+    expected_records: int,
+    records_per_part: int = DELTA_RECORDS_PER_PART,
 ) -> list[str]:
     """Write the deltas as ``part=<k>/`` directories of at most
-    :data:`DELTA_RECORDS_PER_PART` records each, numbered 0, 1, … (the publish Map's items).
+    ``records_per_part`` records each, numbered 0, 1, … (the publish Map's items).
 
     Each part is a run of consecutive rows of one partition of ``frame``: no shuffle, no sort;
     the same inputs give the same parts, as the frame's partitions and row order are fixed.
     Partitions are first merged down to what ``expected_records`` needs, so a small run is
     not split into many tiny parts. Returns the written files relative to ``key``.
     """
-    wanted = max(1, math.ceil(expected_records / DELTA_RECORDS_PER_PART))
+    wanted = max(1, math.ceil(expected_records / records_per_part))
     if frame.rdd.getNumPartitions() > wanted:
         frame = frame.coalesce(wanted)
     row_id = F.monotonically_increasing_id()
     chunk = F.shiftright(row_id, _PARTITION_SHIFT) * _CHUNKS_PER_PARTITION + F.floor(
-        row_id.bitwiseAND(_ROW_IN_PARTITION) / F.lit(DELTA_RECORDS_PER_PART)
+        row_id.bitwiseAND(_ROW_IN_PARTITION) / F.lit(records_per_part)
     )
     with _timed(f"write {posixpath.basename(key)}"):
         scratch = f"{key}.__chunks__"
@@ -347,11 +352,10 @@ def write_delta_parts(
         )
         store.delete_prefix(key)
         chunks = sorted({posixpath.dirname(f) for f in written if "/" in f}, key=_chunk_number)
-        # No deltas: the one empty file that carries the schema, in no part.
-        moved = [f for f in written if "/" not in f]
-        for name in moved:
-            store.filesystem.create_dir(store.path(key), recursive=True)
-            store.filesystem.move(store.path(f"{scratch}/{name}"), store.path(f"{key}/{name}"))
+        if not chunks:  # no deltas: one empty file that carries the schema, in no part
+            store.delete_prefix(scratch)
+            return _write_deterministic(frame.limit(0), store, key, [])
+        moved = []
         for part, directory in enumerate(chunks):
             for source in sorted(f for f in written if posixpath.dirname(f) == directory):
                 target = f"part={part}/{posixpath.basename(source)}"
