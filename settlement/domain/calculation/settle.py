@@ -118,7 +118,8 @@ def settle(
     materialise
         How the two large intermediates are kept: ``"classified"`` (every input row after the
         first pass) and ``"lines"`` (the priced lines, from which the summary and the deltas
-        are derived). The job writes them as Parquet; the default caches them.
+        are derived). The job writes them as Parquet; the default keeps them on the
+        executors (``localCheckpoint``).
 
     Returns
     -------
