@@ -6,41 +6,17 @@ from datetime import date
 from decimal import Decimal
 
 from settlement.domain.calculation.rate_plan import (
-    MatrixEntry,
     PlanEntry,
     RatePlan,
     Tier,
     build_rate_plan,
 )
+from tests.fixtures.calculation import matrix_entry
 
 JAN, JUL = date(2026, 1, 1), date(2026, 7, 1)
 
 
-def entry(
-    series: str,
-    channel: str,
-    component: str,
-    min_attainment: str,
-    rate: str,
-    amount_per_unit: str = "0",
-    *,
-    market: str = "DE",
-    valid_from: date = JAN,
-    valid_to: date | None = None,
-) -> MatrixEntry:
-    return MatrixEntry(
-        min_attainment=Decimal(min_attainment),
-        rate=Decimal(rate),
-        amount_per_unit=Decimal(amount_per_unit),
-        currency="EUR",
-        matrix_version="m1",
-        valid_from=valid_from,
-        valid_to=valid_to,
-        market=market,
-        series=series,
-        channel=channel,
-        component=component,
-    )
+entry = matrix_entry
 
 
 def find(plan: RatePlan, series: str, channel: str, day: date) -> PlanEntry | None:

@@ -26,9 +26,9 @@ from pyspark.sql.types import (
 )
 
 from settlement.domain.calculation import rates, rows
-from settlement.domain.calculation.rate_plan import MatrixEntry, build_rate_plan
+from settlement.domain.calculation.rate_plan import build_rate_plan
 from settlement.domain.schemas import LEDGER_SCHEMA, MIN_ATTAINMENT, MONEY, RATE
-from tests.fixtures.calculation import Batch, batch_rows, cancel, ledger_row, tx
+from tests.fixtures.calculation import Batch, batch_rows, cancel, ledger_row, matrix_entry, tx
 
 pytestmark = pytest.mark.spark
 
@@ -401,33 +401,7 @@ def test_duplicate_rows_uses_the_ledger_of_other_periods_only(spark: SparkSessio
 OPEN_FROM = date(2026, 1, 1)
 
 
-def entry(
-    series: str,
-    channel: str,
-    component: str,
-    min_attainment: str,
-    rate: str,
-    amount_per_unit: str = "0",
-    *,
-    market: str = "DE",
-    valid_from: date = OPEN_FROM,
-    valid_to: date | None = None,
-    version: str = "m1",
-) -> MatrixEntry:
-    """One EUR matrix row."""
-    return MatrixEntry(
-        min_attainment=D(min_attainment),
-        rate=D(rate),
-        amount_per_unit=D(amount_per_unit),
-        currency="EUR",
-        matrix_version=version,
-        valid_from=valid_from,
-        valid_to=valid_to,
-        market=market,
-        series=series,
-        channel=channel,
-        component=component,
-    )
+entry = matrix_entry
 
 
 PLAN_MATRIX = (
