@@ -6,6 +6,7 @@ tests are about locks, failures, dry runs, validation and re-runs, not about com
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from lambdas import open_run
@@ -21,7 +22,9 @@ def no_sleep(_: float) -> None:
     return None
 
 
-def run(workspace: Adapters, request: dict[str, object], calculation: FakeCalculation) -> Execution:
+def run(
+    workspace: Adapters, request: Mapping[str, object], calculation: FakeCalculation
+) -> Execution:
     return run_workflow(workspace, request, calculate=calculation, sleep=no_sleep)
 
 

@@ -42,8 +42,6 @@ TIERS_SCHEMA = StructType(
         StructField("bonus_amount_per_unit", MONEY),
     ]
 )
-# What a priced sale carries from the plan into the later steps.
-PLAN_COLUMNS = ("base_rate", "base_amount_per_unit", "matrix_version", "bonus_plan")
 
 
 @dataclass(frozen=True)
@@ -133,7 +131,8 @@ def _rate_rules() -> list[Rule]:
 
 
 def attach_plan(plan: PlanFrames) -> Transform:
-    """Give every sale still good its BASE row and BONUS ladder (:data:`PLAN_COLUMNS`), its
+    """Give every sale still good its BASE row and BONUS ladder (``base_rate``,
+    ``base_amount_per_unit``, ``matrix_version``, ``bonus_plan``), its
     ``base_amount``, and ``rate_reason`` / ``rate_detail`` (NO_RATE, CURRENCY_MISMATCH).
 
     Other rows get nulls. A rate rule is kept apart from ``reason`` because DUPLICATE_TRANSACTION

@@ -47,8 +47,10 @@ class Rule:
 
 def first_failing(rules: Sequence[Rule]) -> dict[str, Column]:
     """``reason`` and ``detail`` of the first rule a row fails (null when it fails none)."""
-    reason, detail = F.when(F.lit(False), F.lit(None)), F.when(F.lit(False), F.lit(None))
-    for rule in rules:
+    first, *others = rules
+    reason = F.when(first.condition, F.lit(first.reason.value))
+    detail = F.when(first.condition, first.detail)
+    for rule in others:
         reason = reason.when(rule.condition, F.lit(rule.reason.value))
         detail = detail.when(rule.condition, rule.detail)
     return {"reason": reason.cast("string"), "detail": detail.cast("string")}

@@ -234,7 +234,7 @@ def test_every_record_of_a_batch_is_checked(
     """GIVEN a 100-record batch whose 58th record has one bad field WHEN stored
     THEN 422 naming record and field, and nothing is stored."""
     coreview_server.store.put_run("r1", b'{"periods":[],"expected":{"records":0,"totals":[]}}')
-    records: list[dict[str, object]] = [r.to_payload() for r in make_delta_records(100)]
+    records: list[dict[str, object]] = [{**r.to_payload()} for r in make_delta_records(100)]
     records[57][field] = value
     body = json.dumps({"records": records}).encode()
 

@@ -12,6 +12,7 @@ import pytest
 from settlement.adapters.coreview import HttpCoreViewClient
 from settlement.domain.publishing import (
     CommitMismatchError,
+    CommitReceipt,
     CoreViewClient,
     DeltaRecord,
     PartResult,
@@ -106,7 +107,7 @@ class StopAfter:
                 raise PublishKilledError("publisher stopped")
         self.inner.put_batch(run_id, part, seq, records)
 
-    def commit(self, run_id: str, summary: RunFigures) -> object:
+    def commit(self, run_id: str, summary: RunFigures) -> CommitReceipt:
         raise AssertionError("a killed publish never commits")
 
 
@@ -121,7 +122,7 @@ def test_killed_publish_redriven_ends_exact(
     expected = expected_figures()
     announce_run("run-kill", ["2026-10"], expected, client)
     acks = InMemoryAcks(fail_after=13 if kill == "after_acks" else None)
-    first_client = StopAfter(client, 17) if kill == "stopped_thread" else client
+    first_client: CoreViewClient = StopAfter(client, 17) if kill == "stopped_thread" else client
     with pytest.raises(PublishKilledError):
         publish_all("run-kill", first_client, acks)
     acknowledged_before = acks.recorded

@@ -13,7 +13,6 @@ import pytest
 
 from settlement.adapters.storage import DataStore
 from settlement.domain.batches import (
-    TRANSACTION_COLUMNS,
     InvalidBatchesError,
     InvalidRequestError,
     batches_document,
@@ -22,6 +21,7 @@ from settlement.domain.batches import (
     parse_run_request,
     periods_between,
 )
+from settlement.domain.transactions import TRANSACTION_COLUMNS
 
 HEADER = ",".join(TRANSACTION_COLUMNS)
 ROW = "T{n},SALE,2026-10-0{d},DE,D1,VIN{n},3,PRIVATE,50000.00,EUR,"

@@ -13,12 +13,10 @@ from settlement.adapters.db.tables import metadata
 from settlement.adapters.storage import DataStore
 from settlement.domain.reference import ReferenceUploadError
 from settlement.domain.reference.service import (
-    MATRIX_SCHEMA,
-    TARGETS_SCHEMA,
     export_snapshot,
     upload_reference,
 )
-from settlement.domain.snapshot import LEDGER_SCHEMA
+from settlement.domain.snapshot import LEDGER_SCHEMA, MATRIX_SCHEMA, TARGETS_SCHEMA
 from tests.unit.domain.reference.catalogue import CATALOGUE, GOOD_MATRIX, GOOD_TARGETS, matrix_csv
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import random
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -29,11 +30,14 @@ from tests.fixtures.coreview import make_delta_records
 
 SECRET = "s3cr3t-token-value-9c2b"
 
+# One scripted reply: (status, headers, JSON body), or an exception the transport raises.
+Answer = tuple[int, Mapping[str, str], Mapping[str, object]] | Exception
+
 
 class ScriptedCoreView:
     """Answers requests from a script of (status, headers, body) or exceptions, in order."""
 
-    def __init__(self, *answers: tuple[int, dict[str, str], dict[str, object]] | Exception):
+    def __init__(self, *answers: Answer):
         self.answers = list(answers)
         self.requests: list[httpx.Request] = []
 
@@ -64,7 +68,7 @@ def client_for(
     )
 
 
-OK: tuple[int, dict[str, str], dict[str, object]] = (200, {}, {"created": True})
+OK: Answer = (200, {}, {"created": True})
 
 
 def test_batch_is_gzip_json_with_bearer_token() -> None:
@@ -90,11 +94,12 @@ def test_batch_is_gzip_json_with_bearer_token() -> None:
     ],
 )
 def test_transient_failures_are_retried_with_bounded_full_jitter(
-    failure: tuple[int, dict[str, str], dict[str, object]] | Exception,
+    failure: Answer,
 ) -> None:
     """GIVEN three transient failures then success WHEN put THEN 4 attempts and jittered
     sleeps within min(max_delay, base * 2**n)."""
-    script, sleeps = ScriptedCoreView(failure, failure, failure, OK), []
+    script = ScriptedCoreView(failure, failure, failure, OK)
+    sleeps: list[float] = []
 
     client_for(script, sleeps).put_run("r1", _header())
 
@@ -105,7 +110,8 @@ def test_transient_failures_are_retried_with_bounded_full_jitter(
 
 def test_retries_are_bounded() -> None:
     """GIVEN Core View always 502 WHEN put THEN CoreViewUnavailableError after max_attempts."""
-    script, sleeps = ScriptedCoreView((502, {}, {"error": "bad_gateway", "message": "x"})), []
+    script = ScriptedCoreView((502, {}, {"error": "bad_gateway", "message": "x"}))
+    sleeps: list[float] = []
 
     with pytest.raises(CoreViewUnavailableError, match=re.escape("after 5 attempts (last: 502")):
         client_for(script, sleeps).put_run("r1", _header())
@@ -119,7 +125,8 @@ def test_retries_are_bounded() -> None:
 def test_429_waits_for_retry_after(retry_after: str, expected: float) -> None:
     """GIVEN a 429 with Retry-After WHEN put THEN the client sleeps that long (capped)."""
     too_many = (429, {"Retry-After": retry_after}, {"error": "too_many_requests", "message": "x"})
-    script, sleeps = ScriptedCoreView(too_many, OK), []
+    script = ScriptedCoreView(too_many, OK)
+    sleeps: list[float] = []
 
     client_for(script, sleeps).put_run("r1", _header())
 
@@ -129,7 +136,8 @@ def test_429_waits_for_retry_after(retry_after: str, expected: float) -> None:
 def test_429_with_an_http_date() -> None:
     """GIVEN Retry-After as an HTTP date 3 s ahead WHEN put THEN the sleep is about 3 s."""
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
-    script, sleeps = ScriptedCoreView((429, {"Retry-After": when}, {}), OK), []
+    script = ScriptedCoreView((429, {"Retry-After": when}, {}), OK)
+    sleeps: list[float] = []
 
     client_for(script, sleeps).put_run("r1", _header())
 
@@ -138,8 +146,13 @@ def test_429_with_an_http_date() -> None:
 
 def test_other_4xx_fail_at_once_with_core_views_message() -> None:
     """GIVEN a 422 WHEN put THEN no retry and the error carries Core View's code and message."""
-    refusal = (422, {}, {"error": "invalid_record", "message": "records[3].delta is not a decimal"})
-    script, sleeps = ScriptedCoreView(refusal), []
+    refusal: Answer = (
+        422,
+        {},
+        {"error": "invalid_record", "message": "records[3].delta is not a decimal"},
+    )
+    script = ScriptedCoreView(refusal)
+    sleeps: list[float] = []
 
     expected = re.escape("invalid_record: records[3].delta")
     with pytest.raises(CoreViewRejectedError, match=expected) as caught:
@@ -169,7 +182,7 @@ def test_token_never_reaches_logs_reprs_or_errors(caplog: pytest.LogCaptureFixtu
     """GIVEN retries, a refusal and DEBUG logging WHEN publishing THEN the token appears
     nowhere: not in any log record, repr, or exception message."""
     caplog.set_level(logging.DEBUG)
-    refusal = (400, {}, {"error": "bad", "message": "no"})
+    refusal: Answer = (400, {}, {"error": "bad", "message": "no"})
     script = ScriptedCoreView((503, {}, {}), httpx.ReadTimeout("t"), refusal)
     client = client_for(script, [])
 

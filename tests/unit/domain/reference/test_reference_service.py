@@ -14,14 +14,13 @@ from settlement.adapters.storage import DataStore
 from settlement.domain.reference import MatrixRow, ReferenceUploadError, TargetRow
 from settlement.domain.reference.models import NewVersion, ReferenceKind, VersionInfo
 from settlement.domain.reference.service import (
-    MATRIX_SCHEMA,
-    TARGETS_SCHEMA,
     export_snapshot,
     incoming_key,
     kind_of_incoming,
     load_incoming,
     upload_reference,
 )
+from settlement.domain.snapshot import MATRIX_SCHEMA, TARGETS_SCHEMA
 from tests.unit.domain.reference.catalogue import CATALOGUE, GOOD_MATRIX, GOOD_TARGETS, BadFile
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
