@@ -55,14 +55,15 @@ def _settled_elsewhere(ledger: DataFrame, periods: Sequence[str], event_type: st
     )
 
 
-def _named_originals(pending: DataFrame) -> DataFrame:
-    return pending.select(F.col("original_transaction_id").alias("named_original")).distinct()
+def _named_by(pending: DataFrame, frame: DataFrame, column: str) -> DataFrame:
+    """The rows of ``frame`` whose ``column`` is an original some ``pending`` cancellation names
+    (``pending`` is small: the large side is only filtered)."""
+    named = pending.select(F.col("original_transaction_id").alias("named_original"))
+    return frame.join(named, F.col(column) == F.col("named_original"), "left_semi")
 
 
 def _originals_in_run(sales: DataFrame, pending: DataFrame) -> DataFrame:
-    return sales.join(
-        _named_originals(pending), F.col("transaction_id") == F.col("named_original")
-    ).select(
+    return _named_by(pending, sales, "transaction_id").select(
         F.col("transaction_id").alias("run_original_id"),
         F.struct("period", "dealer_id", "currency", "net_price", "base_amount", "bonus_plan").alias(
             "original_in_run"
@@ -73,27 +74,21 @@ def _originals_in_run(sales: DataFrame, pending: DataFrame) -> DataFrame:
 def _originals_in_ledger(
     ledger: DataFrame, periods: Sequence[str], pending: DataFrame
 ) -> DataFrame:
-    return (
-        _settled_elsewhere(ledger, periods, SALE)
-        .join(_named_originals(pending), F.col("transaction_id") == F.col("named_original"))
-        .select(
-            F.col("transaction_id").alias("ledger_original_id"),
-            F.struct("period", "dealer_id", "currency", "base_amount", "bonus_amount").alias(
-                "original_in_ledger"
-            ),
-        )
+    sales = _settled_elsewhere(ledger, periods, SALE)
+    return _named_by(pending, sales, "transaction_id").select(
+        F.col("transaction_id").alias("ledger_original_id"),
+        F.struct("period", "dealer_id", "currency", "base_amount", "bonus_amount").alias(
+            "original_in_ledger"
+        ),
     )
 
 
 def _cancelled_in_ledger(
     ledger: DataFrame, periods: Sequence[str], pending: DataFrame
 ) -> DataFrame:
+    cancellations = _settled_elsewhere(ledger, periods, CANCELLATION)
     return (
-        _settled_elsewhere(ledger, periods, CANCELLATION)
-        .join(
-            _named_originals(pending),
-            F.col("original_transaction_id") == F.col("named_original"),
-        )
+        _named_by(pending, cancellations, "original_transaction_id")
         .groupBy(F.col("original_transaction_id").alias("ledger_cancelled_id"))
         .agg(F.min("transaction_id").alias("ledger_cancelled_by"))
     )
