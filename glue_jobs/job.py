@@ -59,10 +59,9 @@ WHOLE_FILE_READS = {
     "spark.sql.files.openCostInBytes": str(1 << 40),
 }
 # monotonically_increasing_id: the partition index above bit 33, the row index below it.
-_PARTITION_SHIFT = 33
-_ROW_IN_PARTITION = (1 << _PARTITION_SHIFT) - 1
-_CHUNKS_PER_PARTITION = 1 << 20
-_SPARK_PART_NAME = re.compile(r"^part-(\d{5})-.*\.parquet$")
+_ROW_IN_PARTITION = (1 << 33) - 1
+# Spark's file names: part-<task>-<job uuid>[-c<file of the task>][.<codec>].parquet
+_SPARK_FILE = re.compile(r"^part-(\d{5})-.*?(?:-c(\d{3,}))?(?:\.\w+)?\.parquet$")
 
 
 class BatchFileError(ValueError):
@@ -332,44 +331,54 @@ def write_delta_parts(
     """Write the deltas as ``part=<k>/`` directories of at most
     ``records_per_part`` records each, numbered 0, 1, … (the publish Map's items).
 
-    Each part is a run of consecutive rows of one partition of ``frame``: no shuffle, no sort;
-    the same inputs give the same parts, as the frame's partitions and row order are fixed.
-    Partitions are first merged down to what ``expected_records`` needs, so a small run is
-    not split into many tiny parts. Returns the written files relative to ``key``.
+    Each part is a run of consecutive rows of one partition of ``frame`` (Spark's writer starts a
+    new file every ``records_per_part`` rows): no shuffle, no sort; the same inputs give the same
+    parts, as the frame's partitions and row order are fixed. Partitions are first merged down to
+    what ``expected_records`` needs, so a small run is not split into many tiny parts. Returns the
+    written files relative to ``key``.
     """
     wanted = max(1, math.ceil(expected_records / records_per_part))
     if frame.rdd.getNumPartitions() > wanted:
         frame = frame.coalesce(wanted)
-    row_id = F.monotonically_increasing_id()
-    chunk = F.shiftright(row_id, _PARTITION_SHIFT) * _CHUNKS_PER_PARTITION + F.floor(
-        row_id.bitwiseAND(_ROW_IN_PARTITION) / F.lit(records_per_part)
-    )
     with _timed(f"write {posixpath.basename(key)}"):
-        scratch = f"{key}.__chunks__"
+        scratch = f"{key}.__writing__"
         store.delete_prefix(scratch)
-        written = _write_deterministic(
-            frame.withColumn("chunk", chunk.cast("long")), store, scratch, ["chunk"]
-        )
         store.delete_prefix(key)
-        chunks = sorted({posixpath.dirname(f) for f in written if "/" in f}, key=_chunk_number)
+        frame.write.mode("overwrite").option("maxRecordsPerFile", records_per_part).parquet(
+            store.uri(scratch)
+        )
+        chunks = [
+            (task, source)
+            for task, source in _spark_files_in_order(store, scratch)
+            if _parquet_rows(store, source) > 0
+        ]
         if not chunks:  # no deltas: one empty file that carries the schema, in no part
             store.delete_prefix(scratch)
             return _write_deterministic(frame.limit(0), store, key, [])
         moved = []
-        for part, directory in enumerate(chunks):
-            for source in sorted(f for f in written if posixpath.dirname(f) == directory):
-                target = f"part={part}/{posixpath.basename(source)}"
-                store.filesystem.create_dir(store.path(f"{key}/part={part}"), recursive=True)
-                store.filesystem.move(
-                    store.path(f"{scratch}/{source}"), store.path(f"{key}/{target}")
-                )
-                moved.append(target)
+        for part, (task, source) in enumerate(chunks):
+            target = f"part={part}/part-{task:05d}.parquet"
+            store.filesystem.create_dir(store.path(f"{key}/part={part}"), recursive=True)
+            store.filesystem.move(store.path(source), store.path(f"{key}/{target}"))
+            moved.append(target)
         store.delete_prefix(scratch)
         return moved
 
 
-def _chunk_number(directory: str) -> int:
-    return int(directory.removeprefix("chunk="))
+def _spark_files_in_order(store: DataStore, prefix: str) -> list[tuple[int, str]]:
+    """``(task, file)`` of the data files Spark wrote under ``prefix``, by task, then in the
+    order each task wrote them."""
+    found = []
+    for source in store.list(prefix, recursive=True):
+        match = _SPARK_FILE.match(posixpath.basename(source))
+        if match:
+            found.append((int(match[1]), int(match[2] or 0), source))
+    return [(task, source) for task, _, source in sorted(found)]
+
+
+def _parquet_rows(store: DataStore, key: str) -> int:
+    with store.filesystem.open_input_file(store.path(key)) as handle:
+        return int(pq.read_metadata(handle).num_rows)
 
 
 def write_deterministic(
@@ -428,7 +437,7 @@ def _move_parts(store: DataStore, scratch: str, key: str) -> list[str]:
     for source in store.list(scratch, recursive=True):
         relative = source[len(scratch) + 1 :]
         directory, name = posixpath.split(relative)
-        match = _SPARK_PART_NAME.match(name)
+        match = _SPARK_FILE.match(name)
         if not match:
             continue  # _SUCCESS and checksum files
         written = posixpath.join(directory, f"part-{match.group(1)}.parquet")
