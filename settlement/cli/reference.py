@@ -8,17 +8,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from settlement.bootstrap import build_adapters
 from settlement.cli.options import HomeOption, fail, settings_for
+from settlement.cli.output import make_console, value_table
 from settlement.domain.reference.errors import ReferenceUploadError
 from settlement.domain.reference.models import REFERENCE_KINDS, ReferenceKind, VersionInfo
 from settlement.domain.reference.service import incoming_key, load_incoming
 
-console = Console()
-error_console = Console(stderr=True)
+console = make_console()
+error_console = make_console(stderr=True)
 
 KindOption = Annotated[str, typer.Option("--kind", help="matrix or targets.")]
 
@@ -78,7 +77,10 @@ def versions(
     if as_json:
         typer.echo(json.dumps([_version_json(v) for v in found], indent=2))
         return
-    table = Table("kind", "version", "uploaded at", "by", "file", "rows", "markets", "sha256")
+    table = value_table(
+        "kind", "version", "uploaded at", "by", "file", "rows", "markets", "sha256",
+        numeric={"rows"},
+    )  # fmt: skip
     for version in found:
         table.add_row(
             version.kind,
@@ -109,7 +111,7 @@ def _user_name() -> str:
 
 
 def _print_errors(error: ReferenceUploadError) -> None:
-    table = Table("row", "column", "reason", title=f"{error.file_name}: rejected")
+    table = value_table("row", "column", "reason", title=f"{error.file_name}: rejected")
     for item in error.errors:
         table.add_row("" if item.row is None else str(item.row), item.column or "", item.reason)
     error_console.print(table)

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from settlement.bootstrap import Adapters, build_adapters
 from settlement.cli.options import HomeOption, fail, settings_for
+from settlement.cli.output import make_console, value_table
 from settlement.config import load_settings
 from settlement.domain.batches import INCOMING_PREFIX, InvalidBatchesError, manifest_for
 from settlement.domain.ports import RunRecord
@@ -23,8 +22,8 @@ from settlement.domain.ports import RunRecord
 if TYPE_CHECKING:
     from settlement.domain.reference import ReferenceKind
 
-console = Console()
-errors = Console(stderr=True)
+console = make_console()
+errors = make_console(stderr=True)
 
 PeriodOption = Annotated[
     list[str] | None, typer.Option("--period", help="A period YYYY-MM (repeatable).")
@@ -164,10 +163,7 @@ def runs(
     if as_json:
         typer.echo(json.dumps([run_json(record) for record in records], indent=2))
         return
-    table = Table()
-    table.add_column("run id", no_wrap=True)
-    for header in ("state", "periods", "dry run", "requested by", "started", "error"):
-        table.add_column(header)
+    table = value_table("run id", "state", "periods", "dry run", "requested by", "started", "error")
     for record in records:
         table.add_row(
             record.run_id,
@@ -224,9 +220,10 @@ def print_run(record: RunRecord, report: Mapping[str, Any] | None) -> None:
     if report is None:
         return
     if report.get("batches"):
-        batches = Table(
+        batches = value_table(
             "batch", "period", "rows in", "settled", "rejected", "in = settled + rejected",
             title="Reconciliation per batch",
+            numeric={"rows in", "settled", "rejected"},
         )  # fmt: skip
         for batch in report["batches"]:
             counts = [batch.get(k) for k in ("rows_in", "rows_settled", "rows_rejected")]
@@ -251,9 +248,8 @@ def print_totals(
 ) -> None:
     """Totals per currency with the published delta next to them."""
     delta_of = {entry["currency"]: entry["delta"] for entry in published}
-    table = Table(
-        "currency", "base", "bonus", "clawback", "total", "published delta", title="Totals"
-    )
+    amounts = ("base", "bonus", "clawback", "total", "published delta")
+    table = value_table("currency", *amounts, title="Totals", numeric=amounts)
     for entry in totals:
         table.add_row(
             entry["currency"],
@@ -400,10 +396,11 @@ def print_deltas(adapters: Adapters, run_id: str, *, top: int = 10) -> None:
     ]
     rows = _dataset(adapters, f"runs/{run_id}/deltas").to_table(columns=columns).to_pylist()
     rows.sort(key=lambda row: (-abs(row["delta"]), row["transaction_id"]))
-    table = Table(title=f"Largest of {len(rows)} deltas published by {run_id}")
-    table.add_column(columns[0], no_wrap=True)
-    for column in columns[1:]:
-        table.add_column(column)
+    table = value_table(
+        *columns,
+        title=f"Largest of {len(rows)} deltas published by {run_id}",
+        numeric=columns[-3:],
+    )
     for row in rows[:top]:
         table.add_row(*(str(row[c]) for c in columns))
     console.print(table)
@@ -432,7 +429,11 @@ def print_dealer_summary(adapters: Adapters, run_id: str, *, top: int = 10) -> N
         "total",
     ]
     rows = dataset.to_table(columns=columns).sort_by([("total", "descending")]).slice(0, top)
-    table = Table(*columns, title=f"Top {top} dealers of {run_id}")
+    table = value_table(
+        *columns,
+        title=f"Top {top} dealers of {run_id}",
+        numeric={"net_units", "target_units", "bonus_tier", "total"},
+    )
     for row in rows.to_pylist():
         table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
     console.print(table)
