@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+import pyarrow.csv as pacsv  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 from pyarrow import fs as pafs  # type: ignore[import-untyped, unused-ignore]
-from sqlalchemy import Table, or_, select, text
+from sqlalchemy import Select, Table, or_, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -23,7 +24,10 @@ from settlement.domain.snapshot import LEDGER_SCHEMA
 VALUE_COLUMNS = [field.name for field in LEDGER_SCHEMA][1:]
 STAGE_TABLE = "published_ledger_stage"
 APPLY_CHUNK_ROWS = 50_000
+EXPORT_CHUNK_ROWS = 100_000
+EXPORT_CHUNK_BYTES = 32 << 20
 CENT = Decimal("0.01")
+Item = TypeVar("Item")
 
 
 class SqlLedgerRepository:
@@ -33,7 +37,12 @@ class SqlLedgerRepository:
         self._engine = engine
 
     def export_snapshot(self, path: str, *, filesystem: pafs.FileSystem | None = None) -> int:
-        """Write the whole ledger to one Parquet file (schema of docs/architecture.md).
+        """Stream the whole ledger into one Parquet file (schema of docs/architecture.md).
+
+        The ledger holds every transaction ever published, so it is never held in memory: on
+        PostgreSQL one ``COPY (SELECT …) TO STDOUT`` is parsed by pyarrow in chunks of
+        :data:`EXPORT_CHUNK_BYTES`; elsewhere the rows are fetched :data:`EXPORT_CHUNK_ROWS` at
+        a time. Each chunk becomes a row group, in transaction_id order.
 
         Parameters
         ----------
@@ -47,17 +56,26 @@ class SqlLedgerRepository:
         int
             The number of rows written (the file exists, with its schema, even when 0).
         """
-        columns = [published_ledger.c[name] for name in LEDGER_SCHEMA.names]
-        query = select(*columns).order_by(published_ledger.c.transaction_id)
-        with self._engine.connect() as connection:
-            rows = connection.execute(query).all()
-        table = pa.Table.from_pylist([row._asdict() for row in rows], schema=LEDGER_SCHEMA)
         if filesystem is None:
             filesystem, path = _filesystem_of(path)
         if isinstance(filesystem, pafs.LocalFileSystem):
             filesystem.create_dir(path.rsplit("/", 1)[0] or "/", recursive=True)
-        pq.write_table(table, path, filesystem=filesystem)
-        return int(table.num_rows)
+        columns = [published_ledger.c[name] for name in LEDGER_SCHEMA.names]
+        query = select(*columns).order_by(published_ledger.c.transaction_id)
+        with (
+            self._engine.connect() as connection,
+            filesystem.open_output_stream(path) as sink,
+            pq.ParquetWriter(sink, LEDGER_SCHEMA) as writer,
+        ):
+            if is_postgresql(connection):
+                return _copy_out_to_parquet(connection, query, writer)
+            written = 0
+            result = connection.execution_options(yield_per=EXPORT_CHUNK_ROWS).execute(query)
+            for rows in result.partitions():
+                chunk = pa.Table.from_pylist([row._asdict() for row in rows], schema=LEDGER_SCHEMA)
+                writer.write_table(chunk)
+                written += chunk.num_rows
+            return written
 
     def apply_deltas(self, run_id: str, entries: Iterable[LedgerEntry]) -> int:
         """Upsert the new absolute values per transaction; idempotent.
@@ -90,6 +108,63 @@ class SqlLedgerRepository:
             return [LedgerEntry(**row._asdict()) for row in connection.execute(query)]
 
 
+def _copy_out_to_parquet(
+    connection: Connection, query: Select[Any], writer: pq.ParquetWriter
+) -> int:
+    """Run ``query`` as ``COPY … TO STDOUT`` (CSV) and write it through ``writer`` in chunks."""
+    sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
+    sink = _CsvRowGroups(writer)
+    # pg8000's cursor takes the COPY target as ``stream``; the DB-API typing does not know it.
+    cursor: Any = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", stream=sink)
+    finally:
+        cursor.close()
+    sink.flush()
+    return sink.rows
+
+
+class _CsvRowGroups:
+    """A binary stream for COPY TO: buffers the rows, writes a row group per chunk.
+
+    PostgreSQL sends one CopyData message, hence one ``write``, per row, so every chunk ends
+    at a row boundary. In its CSV a NULL is an empty unquoted field and an empty string ``""``.
+    """
+
+    def __init__(self, writer: pq.ParquetWriter) -> None:
+        self._writer = writer
+        self._pending: list[bytes] = []
+        self._size = 0
+        self.rows = 0
+
+    def write(self, data: bytes) -> int:
+        self._pending.append(bytes(data))
+        self._size += len(data)
+        if self._size >= EXPORT_CHUNK_BYTES:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        payload = b"".join(self._pending)
+        self._pending, self._size = [], 0
+        chunk = pacsv.read_csv(
+            pa.py_buffer(payload),
+            read_options=pacsv.ReadOptions(column_names=LEDGER_SCHEMA.names),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=LEDGER_SCHEMA,
+                true_values=["t"],
+                false_values=["f"],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        self._writer.write_table(chunk.cast(LEDGER_SCHEMA))
+        self.rows += chunk.num_rows
+
+
 def _filesystem_of(path: str) -> tuple[pafs.FileSystem, str]:
     if "://" in path:
         filesystem, inner = pafs.FileSystem.from_uri(path)
@@ -97,9 +172,9 @@ def _filesystem_of(path: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), path
 
 
-def batched(entries: Iterable[LedgerEntry], size: int) -> Iterator[list[LedgerEntry]]:
-    """Consecutive chunks of at most ``size`` entries (``itertools.batched`` is Python 3.12)."""
-    iterator = iter(entries)
+def batched(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    """Consecutive chunks of at most ``size`` items (``itertools.batched`` is Python 3.12)."""
+    iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
 

@@ -245,6 +245,34 @@ def test_empty_ledger_snapshot_has_the_schema(database: Database, tmp_path: Path
     assert str(schema.field("base_amount").type) == "decimal128(18, 2)"
 
 
+def test_ledger_snapshot_streams_in_row_groups_and_keeps_every_value(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a ledger with awkward values (quotes, commas, a newline, an empty original id
+    next to a null one, negative and zero amounts, a reversed row) and export chunks of a few
+    rows WHEN it is exported THEN the file holds exactly the ledger, in several row groups
+    (the ledger is never held whole in memory)."""
+    monkeypatch.setattr(ledger_repository, "EXPORT_CHUNK_ROWS", 2)
+    monkeypatch.setattr(ledger_repository, "EXPORT_CHUNK_BYTES", 100)
+    entries = [
+        ledger_entry('T"1,x', "1.00", "0.50"),
+        ledger_entry("T2\nline", "-1800.00", "-450.00", event_type="CANCELLATION",
+                     original_transaction_id="S,4"),
+        ledger_entry("T3", "0.00", "0.00", settled=False, dealer_id="Dé"),
+        ledger_entry("T4", "9999999999999999.99", "0.01", original_transaction_id=""),
+        *(ledger_entry(f"T{n}", f"{n}.{n:02d}") for n in range(5, 12)),
+    ]  # fmt: skip
+    database.ledger.apply_deltas("r1", entries)
+    path = tmp_path / "ledger.parquet"
+    written = database.ledger.export_snapshot(str(path))
+    assert written == len(entries)
+    assert pq.ParquetFile(path).num_row_groups > 1
+    exported = [LedgerEntry(**row) for row in pq.read_table(path).to_pylist()]
+    by_id = {entry.transaction_id: entry for entry in entries}
+    assert sorted(e.transaction_id for e in exported) == sorted(by_id)
+    assert all(entry == by_id[entry.transaction_id] for entry in exported)
+
+
 def test_ledger_keeps_cancellation_links_and_exact_amounts(database: Database) -> None:
     """GIVEN a clawback entry with a negative amount and a quote in its id WHEN applied
     THEN it is stored exactly."""
