@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from pyarrow import fs as pafs
 
 
@@ -65,6 +66,14 @@ class DataStore:
 
     def exists(self, key: str) -> bool:
         return bool(self._fs.get_file_info(self.path(key)).type != pafs.FileType.NotFound)
+
+    def open_stream(self, key: str) -> pa.NativeFile:
+        """``key`` for one sequential read (one GET on S3)."""
+        return self._fs.open_input_stream(self.path(key))
+
+    def open_file(self, key: str) -> pa.NativeFile:
+        """``key`` for random access (ranged GETs on S3)."""
+        return self._fs.open_input_file(self.path(key))
 
     def read_bytes(self, key: str) -> bytes:
         with self._fs.open_input_stream(self.path(key)) as stream:

@@ -30,6 +30,9 @@ MANIFEST_SUFFIX = ".manifest.json"
 DATA_FORMATS = ("csv", "parquet")
 SCHEMA_VERSION = 1
 READ_CONCURRENCY = 8
+READ_CHUNK_BYTES = 1 << 20
+CSV_HEAD_BYTES = 1 << 16  # the longest header line read
+CSV_BLOCK_BYTES = 1 << 20  # what the CSV parser takes at a time (a row must fit)
 
 
 REQUEST_KEYS = frozenset({"periods", "from", "to", "dry_run", "requested_by"})
@@ -94,12 +97,30 @@ class BatchRef:
         return asdict(self)
 
 
+class ReadableFile(Protocol):
+    """A binary file opened for reading (pyarrow's ``NativeFile`` is one)."""
+
+    def read(self, nbytes: int | None = None, /) -> bytes: ...
+
+    def __enter__(self) -> ReadableFile: ...
+
+    def __exit__(self, *exc_info: object) -> Any: ...
+
+
 class BlobStore(Protocol):
     """What validation needs from the data store (``settlement.adapters.storage.DataStore``)."""
 
     def list(self, prefix: str, *, recursive: bool = False) -> Iterator[str]: ...
 
     def read_bytes(self, key: str) -> bytes: ...
+
+    def open_stream(self, key: str) -> ReadableFile:
+        """``key`` for one sequential read (one GET on S3)."""
+        ...
+
+    def open_file(self, key: str) -> ReadableFile:
+        """``key`` for random access (a Parquet footer without reading the file)."""
+        ...
 
 
 # --------------------------------------------------------------------------- periods
@@ -254,60 +275,114 @@ def batch_id_of(key: str) -> str:
 
 
 # --------------------------------------------------------------------------- data files
-def data_file_faults(data: bytes, fmt: str, manifest: Manifest) -> list[str]:
-    """File-level faults of a data file against its manifest: sha256, header, row count."""
-    digest = hashlib.sha256(data).hexdigest()
+def data_file_faults(store: BlobStore, key: str, fmt: str, manifest: Manifest) -> list[str]:
+    """File-level faults of a data file against its manifest: sha256, header, row count.
+
+    One streamed read hashes the file and, for a CSV, parses it on the way; a Parquet file's
+    columns and rows come from its footer. Memory stays flat whatever the file's size, and a
+    sha256 mismatch is reported alone (the rest of such a file means nothing).
+    """
+    with store.open_stream(key) as stream:
+        reader = _HashingReader(stream)
+        faults, rows = _csv_shape(reader) if fmt == "csv" else ([], 0)
+        reader.read_to_end()
+    digest = reader.hexdigest()
     if digest != manifest.sha256.lower():
         return [f"sha256 {digest} of the data file does not match the manifest's {manifest.sha256}"]
-    try:
-        _, rows = _data_shape(data, fmt)
-    except _HeaderError as error:
-        return error.faults
-    except (pa.ArrowException, UnicodeDecodeError, csv.Error) as error:
-        return [f"the {fmt} data file is unreadable ({_first_line(error)})"]
+    if fmt == "parquet":
+        with store.open_file(key) as handle:
+            faults, rows = _parquet_shape(handle)
+    if faults:
+        return faults
     if rows != manifest.row_count:
         return [f"the data file has {rows} rows, the manifest says {manifest.row_count}"]
     return []
 
 
-class _HeaderError(Exception):
-    def __init__(self, faults: list[str]) -> None:
-        self.faults = faults
-        super().__init__("; ".join(faults))
+class _HashingReader:
+    """Reads a stream and hashes every byte read (what a parser reads, and the rest)."""
+
+    def __init__(self, stream: ReadableFile) -> None:
+        self._stream = stream
+        self._digest = hashlib.sha256()
+        self.closed = False
+
+    def read(self, nbytes: int = -1) -> bytes:
+        data = self._stream.read(None if nbytes < 0 else nbytes)
+        self._digest.update(data)
+        return data
+
+    def read_to_end(self) -> None:
+        while self.read(READ_CHUNK_BYTES):
+            pass
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+    def close(self) -> None:
+        self.closed = True  # the owner closes the stream itself
 
 
-def _data_shape(data: bytes, fmt: str) -> tuple[list[str], int]:
-    """The columns and row count of a data file whose header is right, else ``_HeaderError``."""
-    if fmt == "csv":
-        body = data.removeprefix(b"\xef\xbb\xbf")
-        columns = _csv_header(body)
-        _raise_header_faults(columns)
-        return columns, _csv_row_count(body, columns)
-    parquet = pq.ParquetFile(pa.BufferReader(data))
-    columns = list(parquet.schema_arrow.names)
-    _raise_header_faults(columns)
-    return columns, parquet.metadata.num_rows
+class _Replayed:
+    """``head`` again, then the rest of ``stream``: the header is read twice, the file once."""
+
+    def __init__(self, head: bytes, stream: _HashingReader) -> None:
+        self._head = head
+        self._stream = stream
+        self.closed = False
+
+    def read(self, nbytes: int = -1) -> bytes:
+        if not self._head:
+            return self._stream.read(nbytes)
+        if nbytes < 0:
+            data, self._head = self._head + self._stream.read(), b""
+        else:
+            data, self._head = self._head[:nbytes], self._head[nbytes:]
+        return data
+
+    def close(self) -> None:
+        self.closed = True
 
 
-def _raise_header_faults(columns: Sequence[str]) -> None:
-    faults = _header_faults(columns)
-    if faults:
-        raise _HeaderError(faults)
+def _csv_shape(reader: _HashingReader) -> tuple[list[str], int]:
+    """Header faults, or none and the number of data rows (quoted newlines handled; blank
+    lines ignored)."""
+    head = b""
+    while b"\n" not in head and len(head) <= CSV_HEAD_BYTES:
+        chunk = reader.read(READ_CHUNK_BYTES)
+        if not chunk:
+            break
+        head += chunk
+    if b"\n" not in head[: CSV_HEAD_BYTES + 1] and len(head) > CSV_HEAD_BYTES:
+        return [f"the header line is longer than {CSV_HEAD_BYTES} bytes"], 0
+    try:
+        columns = _csv_header(head.removeprefix(b"\xef\xbb\xbf"))
+        faults = _header_faults(columns)
+        if faults:
+            return faults, 0
+        rows = pacsv.open_csv(
+            _Replayed(head, reader),
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string())),
+        )
+        return [], sum(batch.num_rows for batch in rows)
+    except (pa.ArrowException, UnicodeDecodeError, csv.Error) as error:
+        return [f"the csv data file is unreadable ({_first_line(error)})"], 0
 
 
-def _csv_header(body: bytes) -> list[str]:
-    header_line = body.split(b"\n", 1)[0].rstrip(b"\r")
+def _parquet_shape(handle: ReadableFile) -> tuple[list[str], int]:
+    """Header faults, or none and the number of rows, from the footer alone."""
+    try:
+        metadata = pq.read_metadata(handle)
+    except pa.ArrowException as error:
+        return [f"the parquet data file is unreadable ({_first_line(error)})"], 0
+    return _header_faults(list(metadata.schema.to_arrow_schema().names)), metadata.num_rows
+
+
+def _csv_header(head: bytes) -> list[str]:
+    header_line = head.split(b"\n", 1)[0].rstrip(b"\r")
     return next(iter(_csv_rows(header_line)), [])
-
-
-def _csv_row_count(body: bytes, columns: Sequence[str]) -> int:
-    """Data rows of a CSV, streaming (quoted newlines handled; blank lines ignored)."""
-    reader = pacsv.open_csv(
-        pa.BufferReader(body),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string())),
-    )
-    return sum(batch.num_rows for batch in reader)
 
 
 def _csv_rows(line: bytes) -> Iterable[list[str]]:
@@ -402,7 +477,7 @@ def _validated_batch(
             [BatchProblem(batch_id, "both a .csv and a .parquet data file exist; keep one")]
         )
     fmt = formats[0]
-    faults = data_file_faults(store.read_bytes(keys[fmt]), fmt, manifest)
+    faults = data_file_faults(store, keys[fmt], fmt, manifest)
     if faults:
         raise InvalidBatchesError(
             [BatchProblem(batch_id, f"{keys[fmt]}: {fault}") for fault in faults]
@@ -451,12 +526,12 @@ def manifest_for(
         raise InvalidBatchesError(
             [BatchProblem(batch_id, "a batch id uses letters, digits, '.', '_' and '-' only")]
         )
-    try:
-        _, rows = _data_shape(data, fmt)
-    except _HeaderError as error:
-        raise InvalidBatchesError(
-            [BatchProblem(batch_id, fault) for fault in error.faults]
-        ) from None
+    if fmt == "csv":
+        faults, rows = _csv_shape(_HashingReader(pa.BufferReader(data)))
+    else:
+        faults, rows = _parquet_shape(pa.BufferReader(data))
+    if faults:
+        raise InvalidBatchesError([BatchProblem(batch_id, fault) for fault in faults])
     return {
         "batch_id": batch_id,
         "period": period,

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from settlement.adapters.storage import DataStore
+from settlement.domain import batches
 from settlement.domain.batches import (
     InvalidBatchesError,
     InvalidRequestError,
@@ -139,6 +140,41 @@ def test_a_quoted_newline_counts_as_one_row(store: DataStore) -> None:
     data = (HEADER + '\nT1,SALE,2026-10-01,DE,D1,"VIN\n1",3,PRIVATE,1.00,EUR,\n').encode()
     put_batch(store, "q", data, row_count=1)
     assert collect_batches(store, ["2026-10"])[0].row_count == 1
+
+
+def test_a_file_far_larger_than_a_read_is_hashed_and_counted_whole(
+    store: DataStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN reads of 64 bytes (a header needs two), parser blocks of 256 bytes, and a CSV with
+    # a BOM, CRLF line ends, a quoted newline and a blank line, many reads and blocks long
+    monkeypatch.setattr(batches, "READ_CHUNK_BYTES", 64)
+    monkeypatch.setattr(batches, "CSV_BLOCK_BYTES", 256)
+    rows = [ROW.format(n=n, d=1 + n % 9) for n in range(200)]
+    rows[7] = 'T7,SALE,2026-10-01,DE,D1,"VIN\r\n7",3,PRIVATE,1.00,EUR,'
+    data = b"\xef\xbb\xbf" + ("\r\n".join([HEADER, *rows[:100], "", *rows[100:]]) + "\r\n").encode()
+    put_batch(store, "big", data, row_count=200)
+    # WHEN the run collects its batches
+    [batch] = collect_batches(store, ["2026-10"])
+    # THEN every row was counted once and the sha256 (of the whole file) matched
+    assert batch.row_count == 200
+    # AND one byte changed at the very end is a sha256 mismatch, reported alone
+    put_batch(store, "big", data[:-3] + b"\xff\r\n", sha256=hashlib.sha256(data).hexdigest())
+    with pytest.raises(InvalidBatchesError) as raised:
+        collect_batches(store, ["2026-10"])
+    assert [p.reason.split(": ", 1)[1][:7] for p in raised.value.problems] == ["sha256 "]
+
+
+def test_a_header_line_beyond_the_limit_is_named_as_such(
+    store: DataStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a limit of 64 bytes for the header line, read 16 bytes at a time
+    monkeypatch.setattr(batches, "READ_CHUNK_BYTES", 16)
+    monkeypatch.setattr(batches, "CSV_HEAD_BYTES", 64)
+    put_batch(store, "wide", csv_bytes(2))
+    # WHEN the run collects the batch whose header is longer
+    # THEN it says so, instead of blaming columns it did not read
+    with pytest.raises(InvalidBatchesError, match="header line is longer than 64 bytes"):
+        collect_batches(store, ["2026-10"])
 
 
 def test_every_invalid_batch_is_reported_together_naming_each(store: DataStore) -> None:
