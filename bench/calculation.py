@@ -15,10 +15,8 @@ import hashlib
 import json
 import logging
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from bench.memory import PeakMemory
 from settlement.adapters.storage import DataStore
 from settlement.domain.snapshot import LEDGER_SCHEMA, MATRIX_SCHEMA
 from settlement.domain.transactions import TRANSACTION_COLUMNS
@@ -196,38 +195,6 @@ def build_store(root: Path, rows: int, dealers: int, batches: int, seed: int) ->
 
 
 # --------------------------------------------------------------------------- measuring
-@dataclass
-class PeakMemory:
-    """Samples the RSS of this process and its children (the JVM) until stopped."""
-
-    interval: float = 0.2
-    peak: int = 0
-
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for process in [me, *me.children(recursive=True)]:
-                try:
-                    total += process.memory_info().rss
-                except psutil.Error:
-                    continue
-            self.peak = max(self.peak, total)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def tree_cpu_seconds() -> float:
     """User + system CPU seconds of this process and its children (the JVM) so far."""
     me = psutil.Process()
@@ -363,7 +330,7 @@ def main() -> None:
     from glue_jobs.job import run_calculation
     from settlement.adapters.spark import local_spark_session
 
-    with PeakMemory() as memory:
+    with PeakMemory(interval=0.2, children=True) as memory:
         spark = local_spark_session(
             shuffle_partitions=args.shuffle_partitions, app_name="settlement-bench"
         )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,9 +19,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pyarrow.parquet as pq
 
+from bench.memory import PeakMemory
 from settlement.adapters.db import Database
 from settlement.adapters.db.bulk import bulk_insert
 from settlement.adapters.db.ledger_repository import batched
@@ -61,25 +60,12 @@ def fill(database: Database, rows: int) -> None:
 
 def measure(database: Database, target: Path) -> tuple[float, float, int]:
     """Wall seconds, peak RSS above the RSS at the start (MiB), rows written."""
-    process = psutil.Process()
-    start_rss = process.memory_info().rss
-    peak = start_rss
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.wait(0.02):
-            peak = max(peak, process.memory_info().rss)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    started = time.perf_counter()
-    written = database.ledger.export_snapshot(str(target))
-    elapsed = time.perf_counter() - started
-    done.set()
-    sampler.join()
+    with PeakMemory(interval=0.02) as memory:
+        started = time.perf_counter()
+        written = database.ledger.export_snapshot(str(target))
+        elapsed = time.perf_counter() - started
     assert pq.read_metadata(target).num_rows == written
-    return elapsed, (peak - start_rss) / 2**20, written
+    return elapsed, memory.increase_mib, written
 
 
 def main() -> None:

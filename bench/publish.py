@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -23,6 +22,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from bench.memory import PeakMemory
 from settlement.adapters.coreview import HttpCoreViewClient, TokenSource
 from settlement.domain.publishing import (
     DeltaRecord,
@@ -62,23 +62,6 @@ def expected_figures(records: int, part_size: int) -> RunFigures:
         for record in synthetic_records(min(part_size, records - start), start):
             totals.add(record)
     return totals.figures()
-
-
-class RssSampler(threading.Thread):
-    """Samples this process's RSS every 50 ms; keeps the peak."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.process = psutil.Process()
-        self.peak = self.process.memory_info().rss
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(0.05):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def now(self) -> int:
-        return int(self.process.memory_info().rss)
 
 
 def start_server(db: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -126,28 +109,27 @@ def run(args: argparse.Namespace, url: str, expected: RunFigures, server: psutil
         url, TokenSource(TOKEN), max_in_flight=args.in_flight, gzip_level=args.gzip_level
     )
     acks = _Acks()
-    sampler = RssSampler()
-    rss_start = sampler.now()
-    sampler.start()
+    publisher = psutil.Process()
     marks: list[str] = []
-    cpu_before = (sampler.process.cpu_times(), server.cpu_times())
-    started = time.perf_counter()
-    announce_run("bench", ["2026-10"], expected, client)
-    for start in range(0, args.records, args.part_size):
-        count = min(args.part_size, args.records - start)
-        records = synthetic_records(count, start)
-        publish_part("bench", start // args.part_size, records, client=client, acks=acks,
-                     batch_size=args.batch_size)  # fmt: skip
-        marks.append(f"{(start + count) * 100 // args.records}%: {sampler.now() / 2**20:.0f} MiB")
-    receipt = commit_run("bench", expected, client)
-    elapsed = time.perf_counter() - started
-    client_cpu, server_cpu = (
-        sum(after[:2]) - sum(before[:2])
-        for before, after in zip(
-            cpu_before, (sampler.process.cpu_times(), server.cpu_times()), strict=True
+    with PeakMemory() as sampler:
+        cpu_before = (publisher.cpu_times(), server.cpu_times())
+        started = time.perf_counter()
+        announce_run("bench", ["2026-10"], expected, client)
+        for start in range(0, args.records, args.part_size):
+            count = min(args.part_size, args.records - start)
+            records = synthetic_records(count, start)
+            publish_part("bench", start // args.part_size, records, client=client, acks=acks,
+                         batch_size=args.batch_size)  # fmt: skip
+            progress = (start + count) * 100 // args.records
+            marks.append(f"{progress}%: {sampler.current() / 2**20:.0f} MiB")
+        receipt = commit_run("bench", expected, client)
+        elapsed = time.perf_counter() - started
+        client_cpu, server_cpu = (
+            sum(after[:2]) - sum(before[:2])
+            for before, after in zip(
+                cpu_before, (publisher.cpu_times(), server.cpu_times()), strict=True
+            )
         )
-    )
-    sampler.stopped.set()
     client.close()
 
     assert receipt.figures == expected, "Core View's figures differ"
@@ -155,9 +137,8 @@ def run(args: argparse.Namespace, url: str, expected: RunFigures, server: psutil
     print(f"batch/in-flight/gz {args.batch_size} / {args.in_flight} / {args.gzip_level}")
     print(f"elapsed            {elapsed:.2f} s")
     print(f"throughput         {args.records / elapsed:,.0f} records/s")
-    print(
-        f"publisher RSS      start {rss_start / 2**20:.0f} MiB, peak {sampler.peak / 2**20:.0f} MiB"
-    )
+    rss = f"start {sampler.start / 2**20:.0f} MiB, peak {sampler.peak / 2**20:.0f} MiB"
+    print(f"publisher RSS      {rss}")
     print(f"CPU seconds        publisher {client_cpu:.2f}, Core View {server_cpu:.2f}")
     print(f"load average       {' '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores)")
     print(f"RSS by progress    {'; '.join(marks)}")

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.calculation import PeakMemory
+from bench.memory import PeakMemory
 from settlement.bootstrap import Adapters
 from settlement.cli.workflow import submit_batch, upload
 from settlement.config import load_settings
@@ -55,7 +55,10 @@ def main() -> None:
     parser.add_argument("--rerun", action="store_true", help="also time an unchanged re-run")
     args = parser.parse_args()
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the handlers' JSON logs
-    with tempfile.TemporaryDirectory(prefix="bench-workflow-") as scratch, PeakMemory() as peak:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-workflow-") as scratch,
+        PeakMemory(interval=0.2, children=True) as peak,
+    ):
         adapters = Adapters(load_settings(Path(scratch) / "home"))
         began = time.perf_counter()
         month = generate_month(
