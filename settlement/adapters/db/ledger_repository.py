@@ -62,20 +62,21 @@ class SqlLedgerRepository:
             filesystem.create_dir(path.rsplit("/", 1)[0] or "/", recursive=True)
         columns = [published_ledger.c[name] for name in LEDGER_SCHEMA.names]
         query = select(*columns).order_by(published_ledger.c.transaction_id)
-        with (
-            self._engine.connect() as connection,
-            filesystem.open_output_stream(path) as sink,
-            pq.ParquetWriter(sink, LEDGER_SCHEMA) as writer,
-        ):
-            if is_postgresql(connection):
-                return _copy_out_to_parquet(connection, query, writer)
-            written = 0
-            result = connection.execution_options(yield_per=EXPORT_CHUNK_ROWS).execute(query)
-            for rows in result.partitions():
-                chunk = pa.Table.from_pylist([row._asdict() for row in rows], schema=LEDGER_SCHEMA)
-                writer.write_table(chunk)
-                written += chunk.num_rows
-            return written
+        try:
+            with (
+                self._engine.connect() as connection,
+                filesystem.open_output_stream(path) as sink,
+                pq.ParquetWriter(sink, LEDGER_SCHEMA) as writer,
+            ):
+                if is_postgresql(connection):
+                    return _copy_out_to_parquet(connection, query, writer)
+                return _fetch_to_parquet(connection, query, writer)
+        except BaseException:
+            # Closing the writer completed a valid file with the rows so far: remove it, so no
+            # later step reads part of the ledger as all of it.
+            if filesystem.get_file_info(path).type != pafs.FileType.NotFound:
+                filesystem.delete_file(path)
+            raise
 
     def apply_deltas(self, run_id: str, entries: Iterable[LedgerEntry]) -> int:
         """Upsert the new absolute values per transaction; idempotent.
@@ -106,6 +107,17 @@ class SqlLedgerRepository:
         query = select(*columns).order_by(published_ledger.c.transaction_id)
         with self._engine.connect() as connection:
             return [LedgerEntry(**row._asdict()) for row in connection.execute(query)]
+
+
+def _fetch_to_parquet(connection: Connection, query: Select[Any], writer: pq.ParquetWriter) -> int:
+    """Fetch ``query`` :data:`EXPORT_CHUNK_ROWS` rows at a time, a row group per chunk."""
+    written = 0
+    result = connection.execution_options(yield_per=EXPORT_CHUNK_ROWS).execute(query)
+    for rows in result.partitions():
+        chunk = pa.Table.from_pylist([row._asdict() for row in rows], schema=LEDGER_SCHEMA)
+        writer.write_table(chunk)
+        written += chunk.num_rows
+    return written
 
 
 def _copy_out_to_parquet(

@@ -273,6 +273,31 @@ def test_ledger_snapshot_streams_in_row_groups_and_keeps_every_value(
     assert all(entry == by_id[entry.transaction_id] for entry in exported)
 
 
+def test_a_ledger_export_that_fails_midway_leaves_no_file(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a ledger exported in chunks of two rows, and a writer that fails on the second
+    chunk WHEN it is exported THEN the error surfaces and no file is left (a complete-looking
+    Parquet file with the first chunk only would pass for the whole ledger)."""
+    monkeypatch.setattr(ledger_repository, "EXPORT_CHUNK_ROWS", 2)
+    monkeypatch.setattr(ledger_repository, "EXPORT_CHUNK_BYTES", 60)
+    database.ledger.apply_deltas("r1", [ledger_entry(f"T{n}", f"{n}.00") for n in range(6)])
+    real_write = pq.ParquetWriter.write_table
+    calls: list[int] = []
+
+    def fail_on_second_chunk(self: pq.ParquetWriter, table: object, *args: object) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real_write(self, table, *args)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", fail_on_second_chunk)
+    path = tmp_path / "ledger.parquet"
+    with pytest.raises(OSError, match="disk full"):
+        database.ledger.export_snapshot(str(path))
+    assert not path.exists()
+
+
 def test_ledger_keeps_cancellation_links_and_exact_amounts(database: Database) -> None:
     """GIVEN a clawback entry with a negative amount and a quote in its id WHEN applied
     THEN it is stored exactly."""
