@@ -26,7 +26,7 @@ from settlement.domain.calculation.cancellations import (
     resolve,
     settled_sales,
 )
-from settlement.domain.calculation.decisions import decide, decisions
+from settlement.domain.calculation.decisions import decide
 from settlement.domain.calculation.rates import attach_plan, plan_frames, reached_tiers
 from settlement.domain.calculation.rows import duplicate_rows, parse_rows
 
@@ -139,8 +139,8 @@ def settle(
     cancellations = _small(resolve(pending, sales, ledger, periods), "cancellations")
     stats = _small(dealer_period_stats(sales, cancellations, targets), "dealer statistics")
     reached = _small(reached_tiers(stats, plan.tiers), "tiers reached")
-    decided_rows = _small(decisions(duplicates, clawbacks(cancellations, reached)), "decisions")
-    decided = decide(classified, decided_rows)
+    resolved = _small(clawbacks(cancellations, reached), "clawbacks")
+    decided = decide(classified, duplicates, resolved)
     settled_lines = _timed_materialise(
         materialise, outputs.lines(decided, stats, reached, run_id), LINES
     )
@@ -152,7 +152,7 @@ def settle(
         batch_counts=outputs.batch_counts(decided),
         kept=(
             settled_lines,
-            decided_rows,
+            resolved,
             reached,
             stats,
             cancellations,
