@@ -21,6 +21,7 @@ from settlement.domain.calculation.rows import (
     Rule,
     is_cancellation,
     is_sale,
+    settled_elsewhere,
     still_good,
 )
 from settlement.domain.reasons import RejectReason
@@ -50,9 +51,7 @@ def pending_cancellations(rows: DataFrame, duplicates: DataFrame) -> DataFrame:
 
 
 def _settled_elsewhere(ledger: DataFrame, periods: Sequence[str], event_type: str) -> DataFrame:
-    return ledger.filter(
-        F.col("settled") & (F.col("event_type") == event_type) & ~F.col("period").isin(*periods)
-    )
+    return settled_elsewhere(ledger, periods).filter(F.col("event_type") == event_type)
 
 
 def _named_by(pending: DataFrame, frame: DataFrame, column: str) -> DataFrame:

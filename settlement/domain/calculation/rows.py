@@ -1,8 +1,9 @@
 """Row rules of spec §2: normalise the raw strings, parse them, and reject what fails.
 
 :func:`parse_rows` is one projection: every row keeps its place, ``reason`` / ``detail`` hold
-the first row rule it fails (null while it is good). :func:`duplicate_rows` finds the few
-DUPLICATE_TRANSACTION rows with a narrow shuffle of the keys only.
+the first row rule it fails (null while it is good). :func:`duplicate_suspects` narrows the
+transaction_ids worth a look with an aggregate of one hash per row; :func:`duplicate_rows` finds
+the few DUPLICATE_TRANSACTION rows among them.
 """
 
 from __future__ import annotations
@@ -174,18 +175,54 @@ def parse_rows(df: DataFrame) -> DataFrame:
     )
 
 
-def duplicate_rows(rows: DataFrame, ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
+def _id_hash() -> Column:
+    return F.xxhash64("transaction_id").alias("id_hash")
+
+
+def settled_elsewhere(ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
+    """Ledger rows settled for a period this run does not re-compute."""
+    return ledger.filter(F.col("settled") & ~F.col("period").isin(*periods))
+
+
+def duplicate_suspects(rows: DataFrame, ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
+    """``id_hash`` of the transaction_ids that may be duplicates: on more than one row still
+    good, or on one and in the ledger as settled for another period.
+
+    One long per row is aggregated instead of sorting every row by its id. A hash collision
+    only adds a suspect, which :func:`duplicate_rows` then clears by the id itself.
+    """
+    in_run = rows.filter(still_good()).select(
+        _id_hash(), F.lit(1).alias("run_rows"), F.lit(False).alias("in_ledger")
+    )
+    in_ledger = settled_elsewhere(ledger, periods).select(
+        _id_hash(), F.lit(0).alias("run_rows"), F.lit(True).alias("in_ledger")
+    )
+    seen = (
+        in_run.unionByName(in_ledger)
+        .groupBy("id_hash")
+        .agg(F.sum("run_rows").alias("run_rows"), F.max("in_ledger").alias("in_ledger"))
+    )
+    return seen.filter(
+        (F.col("run_rows") > 1) | ((F.col("run_rows") == 1) & F.col("in_ledger"))
+    ).select("id_hash")
+
+
+def duplicate_rows(
+    rows: DataFrame, ledger: DataFrame, periods: Sequence[str], suspects: DataFrame
+) -> DataFrame:
     """The DUPLICATE_TRANSACTION rows of ``rows``: ``batch_id, line_number, reason, detail``.
 
     A transaction_id is a duplicate when a row still good came earlier in the run, in the order
     (period, batch_id, line_number), or when the ledger holds it as settled for a period this run
-    does not re-compute. Rows a row rule rejected do not count as seen. Only the keys of the good
-    rows are shuffled; the result is as small as the duplicates are few.
+    does not re-compute. Rows a row rule rejected do not count as seen. Only the rows and ledger
+    entries of the ``suspects`` (:func:`duplicate_suspects`, a small frame) are compared, so the
+    result is as cheap as the duplicates are few.
     """
     order = Window.partitionBy("transaction_id").orderBy("period", "batch_id", "line_number")
     candidates = (
         rows.filter(still_good())
-        .select("transaction_id", *BATCH_ROW_KEY_COLUMNS)
+        .select("transaction_id", *BATCH_ROW_KEY_COLUMNS, _id_hash())
+        .join(suspects, "id_hash", "left_semi")
         .withColumns(
             {
                 "occurrence": F.row_number().over(order),
@@ -193,9 +230,14 @@ def duplicate_rows(rows: DataFrame, ledger: DataFrame, periods: Sequence[str]) -
             }
         )
     )
-    settled_elsewhere = ledger.filter(F.col("settled") & ~F.col("period").isin(*periods)).select(
-        F.col("transaction_id").alias("ledger_transaction_id"),
-        F.col("period").alias("ledger_period"),
+    suspects_in_ledger = (
+        settled_elsewhere(ledger, periods)
+        .select("transaction_id", "period", _id_hash())
+        .join(suspects, "id_hash", "left_semi")
+        .select(
+            F.col("transaction_id").alias("ledger_transaction_id"),
+            F.col("period").alias("ledger_period"),
+        )
     )
     in_run = F.col("occurrence") > 1
     in_ledger = F.col("ledger_transaction_id").isNotNull()
@@ -212,7 +254,7 @@ def duplicate_rows(rows: DataFrame, ledger: DataFrame, periods: Sequence[str]) -
     )
     return (
         candidates.join(
-            settled_elsewhere,
+            suspects_in_ledger,
             F.col("transaction_id") == F.col("ledger_transaction_id"),
             "left",
         )

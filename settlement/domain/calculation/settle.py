@@ -28,7 +28,7 @@ from settlement.domain.calculation.cancellations import (
 )
 from settlement.domain.calculation.decisions import decide
 from settlement.domain.calculation.rates import attach_plan, plan_frames, reached_tiers
-from settlement.domain.calculation.rows import duplicate_rows, parse_rows
+from settlement.domain.calculation.rows import duplicate_rows, duplicate_suspects, parse_rows
 
 LOG = logging.getLogger(__name__)
 
@@ -133,7 +133,8 @@ def settle(
     classified = _timed_materialise(
         materialise, transactions.transform(parse_rows).transform(attach_plan(plan)), CLASSIFIED
     )
-    duplicates = _small(duplicate_rows(classified, ledger, periods), "duplicates")
+    suspects = _small(duplicate_suspects(classified, ledger, periods), "duplicate suspects")
+    duplicates = _small(duplicate_rows(classified, ledger, periods, suspects), "duplicates")
     pending = _small(pending_cancellations(classified, duplicates), "pending cancellations")
     sales = settled_sales(classified, duplicates)
     cancellations = _small(resolve(pending, sales, ledger, periods), "cancellations")
@@ -158,6 +159,7 @@ def settle(
             cancellations,
             pending,
             duplicates,
+            suspects,
             classified,
         ),
     )

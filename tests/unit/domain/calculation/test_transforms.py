@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 from pyspark.sql.types import (
     DataType,
     DateType,
@@ -269,7 +270,7 @@ def test_parse_rows_keeps_raw_text_only_where_it_differs(spark: SparkSession) ->
     assert_same_rows(parsed, expected)
 
 
-# --- rows.duplicate_rows -----------------------------------------------------------------
+# --- rows.duplicate_suspects, rows.duplicate_rows ------------------------------------------
 
 CHECKED_FIELDS: list[tuple[str, DataType]] = [
     ("transaction_id", StringType()),
@@ -289,6 +290,56 @@ DUPLICATE = "DUPLICATE_TRANSACTION"
 
 def no_ledger(spark: SparkSession) -> DataFrame:
     return spark.createDataFrame([], LEDGER_SCHEMA)
+
+
+def duplicates_of(checked: DataFrame, ledger: DataFrame, periods: list[str]) -> DataFrame:
+    """What the calculation does: narrow to the suspects, then decide among them."""
+    suspects = rows.duplicate_suspects(checked, ledger, periods)
+    return rows.duplicate_rows(checked, ledger, periods, suspects)
+
+
+def test_duplicate_suspects_are_ids_seen_twice_or_also_in_the_ledger(
+    spark: SparkSession,
+) -> None:
+    # GIVEN ids once, twice (once rejected, once good), twice good, and once but settled for
+    # September, in a run of October
+    ledger = spark.createDataFrame([ledger_row("L1", SEP, "1.00", "0.00")], LEDGER_SCHEMA)
+    checked = frame(
+        spark,
+        CHECKED_FIELDS,
+        [
+            ("U1", OCT, "a", 2, None),
+            ("R1", OCT, "a", 3, "INVALID_DATE"),
+            ("R1", OCT, "a", 4, None),
+            ("D1", OCT, "a", 5, None),
+            ("D1", OCT, "b", 2, None),
+            ("L1", OCT, "a", 6, None),
+        ],
+    )
+    # WHEN the suspects are narrowed
+    suspects = rows.duplicate_suspects(checked, ledger, [OCT])
+    # THEN exactly the hashes of D1 and L1 remain
+    expected = spark.createDataFrame([("D1",), ("L1",)], "transaction_id string").select(
+        F.xxhash64("transaction_id").alias("id_hash")
+    )
+    assert_same_rows(suspects, expected)
+
+
+def test_duplicate_rows_decides_by_the_id_not_the_hash(spark: SparkSession) -> None:
+    # GIVEN every id a suspect, as if all their hashes collided
+    checked = frame(
+        spark,
+        CHECKED_FIELDS,
+        [("U1", OCT, "a", 2, None), ("U2", OCT, "a", 3, None), ("D1", OCT, "a", 4, None),
+         ("D1", OCT, "a", 5, None)],
+    )  # fmt: skip
+    everyone = checked.select(F.xxhash64("transaction_id").alias("id_hash")).distinct()
+    # WHEN the duplicates are decided among them
+    duplicates = rows.duplicate_rows(checked, no_ledger(spark), [OCT], everyone)
+    # THEN only the real duplicate is one
+    first_seen = "transaction_id first seen in batch a line 4"
+    expected = frame(spark, DUPLICATE_FIELDS, [("a", 5, DUPLICATE, first_seen)])
+    assert_same_rows(duplicates, expected)
 
 
 def test_duplicate_rows_first_occurrence_wins_in_period_batch_line_order(
@@ -312,7 +363,7 @@ def test_duplicate_rows_first_occurrence_wins_in_period_batch_line_order(
         ],
     )
     # WHEN the duplicates of the run are found
-    duplicates = rows.duplicate_rows(checked, no_ledger(spark), [OCT, NOV])
+    duplicates = duplicates_of(checked, no_ledger(spark), [OCT, NOV])
     # THEN every occurrence after the first is a duplicate naming the first
     expected = frame(
         spark,
@@ -345,7 +396,7 @@ def test_duplicate_rows_ignores_rows_a_row_rule_rejected(spark: SparkSession) ->
         ],
     )
     # WHEN the duplicates of the run are found
-    duplicates = rows.duplicate_rows(checked, no_ledger(spark), [OCT])
+    duplicates = duplicates_of(checked, no_ledger(spark), [OCT])
     # THEN a rejected row is neither seen nor a duplicate: only R3's third row is one
     expected = frame(
         spark,
@@ -382,7 +433,7 @@ def test_duplicate_rows_uses_the_ledger_of_other_periods_only(spark: SparkSessio
         ],
     )
     # WHEN the duplicates of the run re-computing October and November are found
-    duplicates = rows.duplicate_rows(checked, ledger, [OCT, NOV])
+    duplicates = duplicates_of(checked, ledger, [OCT, NOV])
     # THEN only rows settled for another period (or seen earlier in the run) are duplicates
     expected = frame(
         spark,
