@@ -362,7 +362,8 @@ def _csv_shape(reader: _HashingReader) -> tuple[list[str], int]:
             return faults, 0
         rows = pacsv.open_csv(
             _Replayed(head, reader),
-            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            # One thread: no read-ahead still reading the stream when the hash is finished.
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string())),
         )
