@@ -49,6 +49,8 @@ from settlement.domain.schemas import (
 
 LOG = logging.getLogger(__name__)
 DELTA_RECORDS_PER_PART = 200_000
+# Row groups of lines/: the Reconcile Lambda (1 GiB) decodes one at a time.
+LINES_ROW_GROUP_BYTES = 32 << 20
 OUTPUTS = ("lines", "dealer_summary", "rejects", "deltas", "batch_counts")
 WORK = "work"  # scratch prefix of the run's intermediates, removed when the job ends
 # One batch file = one input partition, never split: the row position inside a partition is
@@ -143,8 +145,9 @@ class ParquetMaterialiser:
     ``classified`` goes to the run's scratch prefix ``work/`` (removed when the job ends);
     ``lines`` is written once, as the final output ``lines/``. Each is read back, so every
     later step reads just the columns it needs from compressed columnar files. No shuffle:
-    one task (and one ``lines/`` file) per batch file, rows in file order, so the files are the
-    same for the same inputs.
+    the classified rows are written one file per batch file; ``lines/`` has one file per read
+    split of those (Spark packs files of up to 128 MB into a split, largest first), rows in
+    the order read, so the files are the same for the same inputs.
     """
 
     spark: SparkSession
@@ -158,15 +161,18 @@ class ParquetMaterialiser:
                 frame,
                 self.store,
                 key,
-                # Already in (batch_id, line_number) order: each task reads one batch's rows
-                # in file order and only filters and broadcast-joins them.
+                # No sort: each task reads a split of the classified files (packed by size,
+                # deterministic) and only filters and broadcast-joins their rows, in order.
                 sort_by=[],
                 keep_partitions=True,
+                row_group_bytes=LINES_ROW_GROUP_BYTES,
             )
             return self.spark.read.schema(LINES_SCHEMA).parquet(self.store.uri(key))
         key = f"{self.prefix}/{WORK}/{name}"
         with _session_conf(self.spark, WHOLE_FILE_READS):
-            frame.write.mode("overwrite").parquet(self.store.uri(key))
+            # Stable names (part-<task>.parquet): the later passes pack these files into read
+            # splits by size, ties by listing order, which must not vary between runs.
+            _write_deterministic(frame, self.store, key, [])
         return self.spark.read.schema(frame.schema).parquet(self.store.uri(key))
 
 
@@ -390,6 +396,7 @@ def write_deterministic(
     sort_by: Sequence[str],
     tasks: int = 1,
     keep_partitions: bool = False,
+    row_group_bytes: int | None = None,
 ) -> list[str]:
     """Write ``frame`` as Parquet under ``key`` with stable content and file names.
 
@@ -397,7 +404,8 @@ def write_deterministic(
     frame's own partitions with ``keep_partitions``; each task sorts its rows by
     ``partition_by`` and ``sort_by``. Spark names files with a random job id; they are written
     to a scratch prefix and moved to ``part-<task>.parquet``. An empty frame gets one empty file
-    with the full schema. Returns the written files relative to ``key`` (e.g.
+    with the full schema. ``row_group_bytes`` caps the Parquet row groups (default: 128 MB).
+    Returns the written files relative to ``key`` (e.g.
     ``period=2026-10/part-00000.parquet``).
     """
     with _timed(f"write {posixpath.basename(key)}"):
@@ -409,17 +417,28 @@ def write_deterministic(
             ordered = frame.coalesce(1)
         keys = [*partition_by, *sort_by]
         return _write_deterministic(
-            ordered.sortWithinPartitions(*keys) if keys else ordered, store, key, partition_by
+            ordered.sortWithinPartitions(*keys) if keys else ordered,
+            store,
+            key,
+            partition_by,
+            row_group_bytes=row_group_bytes,
         )
 
 
 def _write_deterministic(
-    frame: DataFrame, store: DataStore, key: str, partition_by: Sequence[str]
+    frame: DataFrame,
+    store: DataStore,
+    key: str,
+    partition_by: Sequence[str],
+    *,
+    row_group_bytes: int | None = None,
 ) -> list[str]:
     scratch = f"{key}.__writing__"
     store.delete_prefix(scratch)
     store.delete_prefix(key)
     writer = frame.write.mode("overwrite")
+    if row_group_bytes:
+        writer = writer.option("parquet.block.size", row_group_bytes)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.parquet(store.uri(scratch))

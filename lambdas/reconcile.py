@@ -99,7 +99,11 @@ def record_batches(
     """The dataset's record batches, only ``columns`` (empty when there is no file)."""
     dataset = parquet_dataset(store, prefix)
     if dataset is not None:
-        yield from dataset.to_batches(columns=list(columns))
+        # pyarrow reads up to 16 batches of 4 files ahead by default: ~0.9 GB for 10 M lines,
+        # too much for a 1 GiB Lambda. One ahead keeps it near 0.1 GB at about the same speed.
+        yield from dataset.to_batches(
+            columns=list(columns), batch_readahead=1, fragment_readahead=1
+        )
 
 
 def part_batches(

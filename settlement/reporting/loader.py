@@ -80,9 +80,8 @@ def load_report_model(store: DataStore, run_id: str, *, now: datetime | None = N
     missing = [name for name in ("run_report.json",) if not report]
     summary = _read_dataset(store, f"{prefix}/dealer_summary")
     rejects = _read_dataset(store, f"{prefix}/rejects", columns=["reason"])
-    deltas = _read_dataset(
-        store, f"{prefix}/deltas", columns=["currency", "base_delta", "bonus_delta", "delta"]
-    )
+    # deltas/ has a row per published transaction (10 M in a big month): summed batch by batch
+    deltas = _open_dataset(store, f"{prefix}/deltas", columns=DELTA_COLUMNS)
     batch_counts = _read_dataset(store, f"{prefix}/batch_counts")
     for name, table in (
         ("dealer_summary/", summary),
@@ -132,9 +131,17 @@ def _read_run_report(store: DataStore, key: str) -> dict[str, Any]:
 def _read_dataset(
     store: DataStore, key: str, *, columns: Sequence[str] | None = None
 ) -> pa.Table | None:
+    """The Parquet dataset under ``key`` as one table (``None`` when the directory is absent)."""
+    dataset = _open_dataset(store, key, columns=columns)
+    return None if dataset is None else dataset.to_table(columns=_listed(columns))
+
+
+def _open_dataset(
+    store: DataStore, key: str, *, columns: Sequence[str] | None = None
+) -> pads.Dataset | None:
     """The Parquet dataset under ``key`` (hive partitions such as ``part=k`` included).
 
-    ``None`` when the directory is absent; an empty table when it holds no Parquet file (Spark
+    ``None`` when the directory is absent; an empty dataset when it holds no Parquet file (Spark
     writes only ``_SUCCESS`` for an empty partitioned output). Spark's ``_SUCCESS`` and ``.crc``
     side files are skipped.
     """
@@ -142,7 +149,9 @@ def _read_dataset(
     files = [k for k in keys if k.endswith(".parquet")]
     files = [k for k in files if not k.rsplit("/", 1)[-1].startswith(("_", "."))]
     if not files:
-        return None if not keys else pa.table({name: pa.array([]) for name in columns or ()})
+        if not keys:
+            return None
+        return pads.dataset(pa.table({name: pa.array([]) for name in columns or ()}))
     dataset = pads.dataset(
         [store.path(k) for k in files],
         filesystem=store.filesystem,
@@ -154,7 +163,11 @@ def _read_dataset(
         absent = [name for name in columns if name not in dataset.schema.names]
         if absent:
             raise ReportDataError(f"{key}/: missing column(s) {', '.join(absent)}")
-    return dataset.to_table(columns=list(columns) if columns is not None else None)
+    return dataset
+
+
+def _listed(columns: Sequence[str] | None) -> list[str] | None:
+    return list(columns) if columns is not None else None
 
 
 # --------------------------------------------------------------------------- run_report.json
@@ -343,25 +356,33 @@ def _rejects_by_reason(table: pa.Table | None) -> list[ReasonCount]:
     return sorted(reasons, key=lambda r: (-r.rows, r.reason))
 
 
-def _delta_totals(table: pa.Table | None) -> list[DeltaTotals]:
-    if table is None or table.num_rows == 0:
+DELTA_COLUMNS = ("currency", "base_delta", "bonus_delta", "delta")
+_DELTA_SUMS = DELTA_COLUMNS[1:]
+
+
+def _delta_totals(dataset: pads.Dataset | None) -> list[DeltaTotals]:
+    """Records and sums per currency, one record batch at a time (memory stays flat)."""
+    if dataset is None:
         return []
-    aggregated = table.group_by("currency").aggregate(
-        [([], "count_all"), ("base_delta", "sum"), ("bonus_delta", "sum"), ("delta", "sum")]
-    )
-    return sorted(
-        (
-            DeltaTotals(
-                currency=str(row["currency"]),
-                records=int(row["count_all"]),
-                base_delta=_money(row["base_delta_sum"] or 0, "deltas/: base_delta"),
-                bonus_delta=_money(row["bonus_delta_sum"] or 0, "deltas/: bonus_delta"),
-                delta=_money(row["delta_sum"] or 0, "deltas/: delta"),
-            )
-            for row in aggregated.to_pylist()
-        ),
-        key=lambda d: d.currency,
-    )
+    records: dict[str, int] = {}
+    sums: dict[str, dict[str, Decimal]] = {}
+    for batch in dataset.to_batches(
+        columns=list(DELTA_COLUMNS), batch_readahead=1, fragment_readahead=1
+    ):
+        if batch.num_rows == 0:
+            continue
+        grouped = pa.Table.from_batches([batch]).group_by("currency")
+        aggregated = grouped.aggregate([([], "count_all"), *((c, "sum") for c in _DELTA_SUMS)])
+        for row in aggregated.to_pylist():
+            currency = str(row["currency"])
+            records[currency] = records.get(currency, 0) + int(row["count_all"])
+            totals = sums.setdefault(currency, dict.fromkeys(_DELTA_SUMS, Decimal(0)))
+            for column in _DELTA_SUMS:
+                totals[column] += _money(row[f"{column}_sum"] or 0, f"deltas/: {column}")
+    return [
+        DeltaTotals(currency=currency, records=records[currency], **sums[currency])
+        for currency in sorted(records)
+    ]
 
 
 # --------------------------------------------------------------------------- value helpers
