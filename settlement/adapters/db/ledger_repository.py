@@ -110,14 +110,33 @@ class SqlLedgerRepository:
 
 
 def _fetch_to_parquet(connection: Connection, query: Select[Any], writer: pq.ParquetWriter) -> int:
-    """Fetch ``query`` :data:`EXPORT_CHUNK_ROWS` rows at a time, a row group per chunk."""
+    """Fetch ``query``'s raw values :data:`EXPORT_CHUNK_ROWS` rows at a time, a row group per
+    chunk; pyarrow converts whole columns (SQLite keeps amounts as exact decimal text and
+    booleans as 0/1), not SQLAlchemy value by value."""
+    sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
+    cursor: Any = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     written = 0
-    result = connection.execution_options(yield_per=EXPORT_CHUNK_ROWS).execute(query)
-    for rows in result.partitions():
-        chunk = pa.Table.from_pylist([row._asdict() for row in rows], schema=LEDGER_SCHEMA)
-        writer.write_table(chunk)
-        written += chunk.num_rows
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(EXPORT_CHUNK_ROWS):
+            columns = zip(*rows, strict=True)
+            arrays = [
+                _arrow_column(values, field.type)
+                for values, field in zip(columns, LEDGER_SCHEMA, strict=True)
+            ]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=LEDGER_SCHEMA))
+            written += len(rows)
+    finally:
+        cursor.close()
     return written
+
+
+def _arrow_column(values: Sequence[Any], kind: pa.DataType) -> pa.Array:
+    if pa.types.is_decimal(kind):
+        return pa.array(values, pa.string()).cast(kind)
+    if pa.types.is_boolean(kind):
+        return pa.array(values, pa.int64()).cast(kind)
+    return pa.array(values, kind)
 
 
 def _copy_out_to_parquet(
