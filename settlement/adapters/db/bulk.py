@@ -7,7 +7,8 @@ COPY streams them in one round trip.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -45,10 +46,20 @@ def copy_into(
     payload = io.BytesIO("".join(lines).encode("utf-8"))
     quoted = ", ".join(f'"{column}"' for column in columns)
     statement = f"COPY \"{table_name}\" ({quoted}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-    # pg8000's cursor takes the COPY data as ``stream``; the DB-API typing does not know it.
+    with raw_cursor(connection) as cursor:
+        cursor.execute(statement, stream=payload)
+
+
+@contextmanager
+def raw_cursor(connection: Connection) -> Iterator[Any]:
+    """The driver's own cursor on the connection's transaction, closed afterwards.
+
+    For what SQLAlchemy does not wrap: pg8000's COPY (its ``stream`` argument, unknown to the
+    DB-API typing) and raw rows without per-value type conversion.
+    """
     cursor: Any = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(statement, stream=payload)
+        yield cursor
     finally:
         cursor.close()
 

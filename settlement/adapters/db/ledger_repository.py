@@ -11,11 +11,11 @@ import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 from pyarrow import fs as pafs  # type: ignore[import-untyped, unused-ignore]
-from sqlalchemy import Select, Table, or_, select, text
+from sqlalchemy import Table, or_, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from settlement.adapters.db.bulk import copy_into, is_postgresql
+from settlement.adapters.db.bulk import copy_into, is_postgresql, raw_cursor
 from settlement.adapters.db.tables import published_ledger
 from settlement.adapters.db.types import utc_now
 from settlement.domain.ports import LedgerEntry
@@ -68,9 +68,10 @@ class SqlLedgerRepository:
                 filesystem.open_output_stream(path) as sink,
                 pq.ParquetWriter(sink, LEDGER_SCHEMA) as writer,
             ):
+                sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
                 if is_postgresql(connection):
-                    return _copy_out_to_parquet(connection, query, writer)
-                return _fetch_to_parquet(connection, query, writer)
+                    return _copy_out_to_parquet(connection, sql, writer)
+                return _fetch_to_parquet(connection, sql, writer)
         except BaseException:
             # Closing the writer completed a valid file with the rows so far: remove it, so no
             # later step reads part of the ledger as all of it.
@@ -109,14 +110,12 @@ class SqlLedgerRepository:
             return [LedgerEntry(**row._asdict()) for row in connection.execute(query)]
 
 
-def _fetch_to_parquet(connection: Connection, query: Select[Any], writer: pq.ParquetWriter) -> int:
-    """Fetch ``query``'s raw values :data:`EXPORT_CHUNK_ROWS` rows at a time, a row group per
+def _fetch_to_parquet(connection: Connection, sql: str, writer: pq.ParquetWriter) -> int:
+    """Fetch the raw values of ``sql`` :data:`EXPORT_CHUNK_ROWS` rows at a time, a row group per
     chunk; pyarrow converts whole columns (SQLite keeps amounts as exact decimal text and
     booleans as 0/1), not SQLAlchemy value by value."""
-    sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
-    cursor: Any = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     written = 0
-    try:
+    with raw_cursor(connection) as cursor:
         cursor.execute(sql)
         while rows := cursor.fetchmany(EXPORT_CHUNK_ROWS):
             columns = zip(*rows, strict=True)
@@ -126,8 +125,6 @@ def _fetch_to_parquet(connection: Connection, query: Select[Any], writer: pq.Par
             ]
             writer.write_table(pa.Table.from_arrays(arrays, schema=LEDGER_SCHEMA))
             written += len(rows)
-    finally:
-        cursor.close()
     return written
 
 
@@ -139,18 +136,11 @@ def _arrow_column(values: Sequence[Any], kind: pa.DataType) -> pa.Array:
     return pa.array(values, kind)
 
 
-def _copy_out_to_parquet(
-    connection: Connection, query: Select[Any], writer: pq.ParquetWriter
-) -> int:
-    """Run ``query`` as ``COPY … TO STDOUT`` (CSV) and write it through ``writer`` in chunks."""
-    sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
+def _copy_out_to_parquet(connection: Connection, sql: str, writer: pq.ParquetWriter) -> int:
+    """Run ``sql`` as ``COPY … TO STDOUT`` (CSV) and write it through ``writer`` in chunks."""
     sink = _CsvRowGroups(writer)
-    # pg8000's cursor takes the COPY target as ``stream``; the DB-API typing does not know it.
-    cursor: Any = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with raw_cursor(connection) as cursor:
         cursor.execute(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", stream=sink)
-    finally:
-        cursor.close()
     sink.flush()
     return sink.rows
 
