@@ -5,7 +5,8 @@
 Builds the month with NumPy/PyArrow in a temp data store (CSV batches, batches.json, snapshot),
 runs ``run_calculation`` on a local Spark session, and prints the wall time and the peak RSS of
 the driver process tree (Python + the JVM child, sampled). ``--duckdb`` times the same core SQL
-(row rules, duplicates, BASE level choice, attainment, BONUS tier, clawbacks) in DuckDB.
+(row rules, duplicates, BASE level choice, attainment, BONUS tier, clawbacks) in DuckDB, once
+aggregated to dealer totals (writes nothing) and once writing the job's outputs as Parquet.
 """
 
 from __future__ import annotations
@@ -208,8 +209,9 @@ def tree_cpu_seconds() -> float:
     return total
 
 
-DUCKDB_SQL = """
-WITH raw AS (
+# The row rules and first occurrences, as CTEs ending in ``ranked``.
+DUCKDB_RANKED = """
+raw AS (
   SELECT *, regexp_extract(filename, '([^/]+)\\.csv$', 1) AS batch_id
   FROM read_csv('{glob}', all_varchar = true, header = true, filename = true)
 ), parsed AS (
@@ -226,10 +228,16 @@ WITH raw AS (
 ), ranked AS (
   SELECT *, row_number() OVER (PARTITION BY transaction_id ORDER BY reason IS NOT NULL, batch_id) AS occurrence
   FROM parsed
-), good AS (SELECT * FROM ranked WHERE reason IS NULL AND occurrence = 1),
+)"""  # noqa: E501
+
+# From the ranked rows (``{ranked}``: the CTE above or a table of it) to ``lines``, one row per
+# settled transaction with the columns of lines/ (no line numbers).
+DUCKDB_LINES = """
+good AS (SELECT * FROM {ranked} WHERE reason IS NULL AND occurrence = 1),
 m AS (SELECT * FROM read_parquet('{matrix}')),
 sales AS (
-  SELECT g.*, b.rate, b.amount_per_unit, b.currency AS matrix_currency
+  SELECT g.*, b.rate AS base_rate, b.amount_per_unit AS base_apu, b.matrix_version,
+    b.currency AS matrix_currency
   FROM good g
   LEFT JOIN LATERAL (
     SELECT * FROM m WHERE m.component = 'BASE' AND m.market = g.market
@@ -239,12 +247,10 @@ sales AS (
   ) b ON true
   WHERE g.event_type = 'SALE'
 ), settled_sales AS (
-  SELECT *, round(price * rate + amount_per_unit, 2) AS base_amount FROM sales
-  WHERE rate IS NOT NULL AND currency = matrix_currency
+  SELECT *, round(price * base_rate + base_apu, 2) AS base_amount FROM sales
+  WHERE base_rate IS NOT NULL AND currency = matrix_currency
 ), cancels AS (
-  SELECT c.*, s.base_amount AS original_base, s.price AS original_price, s.series AS o_series,
-         s.channel AS o_channel, s.market AS o_market, s.d AS o_d, s.dealer_id AS o_dealer,
-         row_number() OVER (PARTITION BY c.original_transaction_id ORDER BY c.batch_id) AS nth
+  SELECT c.*, row_number() OVER (PARTITION BY c.original_transaction_id ORDER BY c.batch_id) AS nth
   FROM good c JOIN settled_sales s ON s.transaction_id = c.original_transaction_id
   WHERE c.event_type = 'CANCELLATION' AND c.currency = s.currency
 ), settled_cancels AS (SELECT * FROM cancels WHERE nth = 1),
@@ -253,10 +259,11 @@ units AS (
     SELECT dealer_id, 'S' AS kind FROM settled_sales UNION ALL SELECT dealer_id, 'C' FROM settled_cancels
   ) GROUP BY dealer_id
 ), att AS (
-  SELECT u.dealer_id, u.net_units, t.target_units
+  SELECT u.dealer_id, u.net_units, t.target_units,
+    CASE WHEN t.target_units > 0 THEN u.net_units::DECIMAL(20,0) / t.target_units END AS attainment
   FROM units u LEFT JOIN read_parquet('{targets}') t ON t.dealer_id = u.dealer_id
 ), priced AS (
-  SELECT s.transaction_id, s.dealer_id, s.currency, s.base_amount,
+  SELECT s.*, a.attainment, tier.min_attainment AS bonus_tier, tier.rate AS bonus_rate,
     coalesce(round(s.price * tier.rate + tier.amount_per_unit, 2), 0) AS bonus_amount
   FROM settled_sales s JOIN att a ON a.dealer_id = s.dealer_id
   LEFT JOIN LATERAL (
@@ -267,36 +274,111 @@ units AS (
     ORDER BY (m.series = '*')::INT * 2 + (m.channel = '*')::INT, m.min_attainment DESC LIMIT 1
   ) tier ON true
 ), lines AS (
-  SELECT transaction_id, dealer_id, currency, base_amount, bonus_amount FROM priced
+  SELECT '{period}' AS period, transaction_id, original_transaction_id, event_type,
+    d AS event_date, market, dealer_id, series, channel, price AS net_price, currency, base_rate,
+    base_apu AS base_amount_per_unit, attainment, bonus_tier, bonus_rate, matrix_version,
+    base_amount, bonus_amount, base_amount + bonus_amount AS amount, batch_id
+  FROM priced
   UNION ALL
-  SELECT c.transaction_id, c.dealer_id, c.currency, -p.base_amount, -p.bonus_amount
+  SELECT '{period}', c.transaction_id, c.original_transaction_id, c.event_type, c.d, c.market,
+    c.dealer_id, c.series, c.channel, NULL, c.currency, NULL, NULL, p.attainment, NULL, NULL,
+    NULL, -p.base_amount, -p.bonus_amount, -(p.base_amount + p.bonus_amount), c.batch_id
   FROM settled_cancels c JOIN priced p ON p.transaction_id = c.original_transaction_id
-)
+)"""  # noqa: E501
+
+DUCKDB_SQL = (
+    "WITH"
+    + DUCKDB_RANKED
+    + ","
+    + DUCKDB_LINES.replace("{ranked}", "ranked")
+    + """
 SELECT dealer_id, currency, count(*) AS lines, sum(base_amount) AS base, sum(bonus_amount) AS bonus
 FROM lines GROUP BY dealer_id, currency
-"""  # noqa: E501
+"""
+)
+
+# The same, writing what the Spark job writes: the rows ranked once, then lines/, deltas/,
+# rejects/ and dealer_summary/ as Parquet (snappy, Spark's default codec; one file each).
+DUCKDB_WITH_OUTPUTS = [
+    "CREATE TEMP TABLE ranked_rows AS WITH" + DUCKDB_RANKED + " SELECT * FROM ranked",
+    "CREATE TEMP TABLE lines_out AS WITH"
+    + DUCKDB_LINES.replace("{ranked}", "ranked_rows")
+    + " SELECT * FROM lines",
+    "COPY lines_out TO '{out}/lines.parquet' (FORMAT parquet, COMPRESSION snappy)",
+    """COPY (
+  SELECT transaction_id, period, dealer_id, currency, market, event_type, original_transaction_id,
+    base_amount AS base_delta, bonus_amount AS bonus_delta, amount AS delta, base_amount,
+    bonus_amount, true AS settled
+  FROM lines_out
+) TO '{out}/deltas.parquet' (FORMAT parquet, COMPRESSION snappy)""",
+    """COPY (
+  SELECT r.batch_id, r.transaction_id,
+    coalesce(r.reason, CASE WHEN r.occurrence > 1 THEN 'DUPLICATE_TRANSACTION' END, 'NO_RATE')
+      AS reason,
+    r.transaction_id AS raw_transaction_id, r.event_type AS raw_event_type,
+    r.event_date AS raw_event_date, r.market AS raw_market, r.dealer_id AS raw_dealer_id,
+    r.vin AS raw_vin, r.series AS raw_series, r.channel AS raw_channel,
+    r.net_price AS raw_net_price, r.currency AS raw_currency,
+    r.original_transaction_id AS raw_original_transaction_id
+  FROM ranked_rows r ANTI JOIN lines_out l
+    ON l.transaction_id = r.transaction_id AND l.batch_id = r.batch_id AND r.occurrence = 1
+) TO '{out}/rejects.parquet' (FORMAT parquet, COMPRESSION snappy)""",
+    """COPY (
+  SELECT period, market, dealer_id, currency,
+    count(*) FILTER (WHERE event_type = 'SALE') AS sales_units,
+    count(*) FILTER (WHERE event_type = 'CANCELLATION') AS cancelled_units,
+    any_value(attainment) AS attainment, max(bonus_tier) AS bonus_tier,
+    sum(base_amount) FILTER (WHERE event_type = 'SALE') AS base_total,
+    sum(bonus_amount) FILTER (WHERE event_type = 'SALE') AS bonus_total,
+    sum(amount) FILTER (WHERE event_type = 'CANCELLATION') AS clawback_total,
+    sum(amount) AS total
+  FROM lines_out GROUP BY ALL
+) TO '{out}/dealer_summary.parquet' (FORMAT parquet, COMPRESSION snappy)""",
+]
 
 
-def time_duckdb(store: DataStore) -> tuple[float, int]:
-    """Seconds and result rows of the core SQL in DuckDB over the same files.
+def _duckdb_fields(store: DataStore, out: str = "") -> dict[str, str]:
+    reference = store.path(f"runs/{RUN_ID}/reference")
+    return {
+        "glob": store.path("incoming/transactions/*.csv"),
+        "period": PERIOD,
+        "matrix": f"{reference}/matrix.parquet",
+        "targets": f"{reference}/targets.parquet",
+        "out": out,
+    }
 
-    Simplification: the BONUS level choice is folded into the tier lookup's ordering.
-    """
+
+def _duckdb_connection() -> Any:
     import duckdb
 
-    reference = store.path(f"runs/{RUN_ID}/reference")
-    sql = DUCKDB_SQL.format(
-        glob=store.path("incoming/transactions/*.csv"),
-        period=PERIOD,
-        matrix=f"{reference}/matrix.parquet",
-        targets=f"{reference}/targets.parquet",
-    )
     connection = duckdb.connect()
     connection.execute("SET threads = 2")
     connection.execute("SET enable_progress_bar = false")
+    return connection
+
+
+def time_duckdb(store: DataStore) -> tuple[float, int]:
+    """Seconds and result rows of the core SQL in DuckDB over the same files, aggregated to
+    dealer totals (nothing written).
+
+    Simplification: the BONUS level choice is folded into the tier lookup's ordering.
+    """
+    connection = _duckdb_connection()
     started = time.perf_counter()
-    rows = connection.execute(sql).fetchall()
+    rows = connection.execute(DUCKDB_SQL.format(**_duckdb_fields(store))).fetchall()
     return time.perf_counter() - started, len(rows)
+
+
+def time_duckdb_with_outputs(store: DataStore) -> float:
+    """Seconds of the same SQL when DuckDB also writes the job's outputs
+    (:data:`DUCKDB_WITH_OUTPUTS`), the work the Spark job does."""
+    connection = _duckdb_connection()
+    with tempfile.TemporaryDirectory(prefix="settle-duckdb-") as out:
+        fields = _duckdb_fields(store, out)
+        started = time.perf_counter()
+        for statement in DUCKDB_WITH_OUTPUTS:
+            connection.execute(statement.format(**fields))
+        return time.perf_counter() - started
 
 
 def main() -> None:
@@ -353,12 +435,15 @@ def main() -> None:
     )
     if args.duckdb:
         seconds, groups = time_duckdb(store)
+        with_outputs = time_duckdb_with_outputs(store)
         print(
             json.dumps(
                 {
                     "duckdb_seconds": round(seconds, 1),
                     "dealer_groups": groups,
                     "spark_over_duckdb": round(spark_seconds / seconds, 1),
+                    "duckdb_with_outputs_seconds": round(with_outputs, 1),
+                    "spark_over_duckdb_with_outputs": round(spark_seconds / with_outputs, 1),
                 }
             )
         )

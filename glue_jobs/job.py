@@ -52,6 +52,7 @@ DELTA_RECORDS_PER_PART = 200_000
 # Row groups of lines/: the Reconcile Lambda (1 GiB) decodes one at a time.
 LINES_ROW_GROUP_BYTES = 32 << 20
 OUTPUTS = ("lines", "dealer_summary", "rejects", "deltas", "batch_counts")
+READ_SPLITS_PER_CORE = 4  # see _balanced_reads
 WORK = "work"  # scratch prefix of the run's intermediates, removed when the job ends
 # One batch file = one input partition, never split: the row position inside a partition is
 # then the row's position in its file, which gives CSV line numbers without a shuffle. Only for
@@ -117,25 +118,40 @@ def run_calculation(
     for name in (*OUTPUTS, WORK):
         store.delete_prefix(f"{prefix}/{name}")
     batches = load_batch_list(store, run_id, periods)
-    with _timed("settle"):
-        frames = settle(
-            read_batches(spark, store, batches),
-            read_snapshot(spark, store, f"{prefix}/reference/matrix.parquet", MATRIX_SCHEMA),
-            read_snapshot(spark, store, f"{prefix}/reference/targets.parquet", TARGETS_SCHEMA),
-            read_snapshot(spark, store, f"{prefix}/reference/ledger.parquet", LEDGER_SCHEMA),
-            periods=periods,
-            run_id=run_id,
-            materialise=ParquetMaterialiser(spark, store, prefix),
-        )
-    try:
-        document = _write_outputs(
-            store, prefix, frames, batches=batches, run_id=run_id, periods=periods
-        )
-    finally:
-        frames.release()
-        store.delete_prefix(f"{prefix}/{WORK}")
+    with _session_conf(spark, _balanced_reads(spark)):
+        with _timed("settle"):
+            frames = settle(
+                read_batches(spark, store, batches),
+                read_snapshot(spark, store, f"{prefix}/reference/matrix.parquet", MATRIX_SCHEMA),
+                read_snapshot(spark, store, f"{prefix}/reference/targets.parquet", TARGETS_SCHEMA),
+                read_snapshot(spark, store, f"{prefix}/reference/ledger.parquet", LEDGER_SCHEMA),
+                periods=periods,
+                run_id=run_id,
+                materialise=ParquetMaterialiser(spark, store, prefix),
+            )
+        try:
+            document = _write_outputs(
+                store, prefix, frames, batches=batches, run_id=run_id, periods=periods
+            )
+        finally:
+            frames.release()
+            store.delete_prefix(f"{prefix}/{WORK}")
     store.write_json(f"{prefix}/calculation.json", document)
     return document
+
+
+def _balanced_reads(spark: SparkSession) -> dict[str, str]:
+    """Read the Parquet intermediates in several splits per core.
+
+    Spark's default packs up to 128 MB per split: at 10 M rows the classified files made 3
+    splits for 2 cores, so the last ran alone (lines/ 24.0 s -> 18.8 s, deltas/ 13.7 -> 10.8 s
+    with 4 per core). The batch files are still read whole (``WHOLE_FILE_READS`` wins).
+    """
+    return {
+        "spark.sql.files.minPartitionNum": str(
+            READ_SPLITS_PER_CORE * spark.sparkContext.defaultParallelism
+        )
+    }
 
 
 @dataclass(frozen=True)
@@ -146,8 +162,9 @@ class ParquetMaterialiser:
     ``lines`` is written once, as the final output ``lines/``. Each is read back, so every
     later step reads just the columns it needs from compressed columnar files. No shuffle:
     the classified rows are written one file per batch file; ``lines/`` has one file per read
-    split of those (Spark packs files of up to 128 MB into a split, largest first), rows in
-    the order read, so the files are the same for the same inputs.
+    split of those (Spark packs whole files into splits, largest first, at least
+    ``READ_SPLITS_PER_CORE`` per core), rows in the order read, so the files are the same for
+    the same inputs on the same cluster.
     """
 
     spark: SparkSession
