@@ -36,12 +36,11 @@ from settlement.domain.calculation.settle import LINES
 from settlement.domain.schemas import (
     BATCH_COUNTS_SCHEMA,
     BATCH_ROWS_SCHEMA,
-    CANCELLATION,
+    DEALER_SUMMARY_SCHEMA,
     DELTAS_SCHEMA,
     LEDGER_SCHEMA,
     LINES_SCHEMA,
     MATRIX_SCHEMA,
-    SALE,
     TARGETS_SCHEMA,
     TRANSACTION_COLUMNS,
     column_names,
@@ -521,7 +520,13 @@ def _write_outputs(
     )
     # Count and totals from the files just written: one narrow read, no second join.
     spark = frames.deltas.sparkSession
-    totals = _delta_totals(spark.read.schema(DELTAS_SCHEMA).parquet(store.uri(f"{prefix}/deltas")))
+    with _timed("totals"):
+        totals = _delta_totals(
+            spark.read.schema(DELTAS_SCHEMA).parquet(store.uri(f"{prefix}/deltas"))
+        )
+        line_totals = _line_totals(
+            spark.read.schema(DEALER_SUMMARY_SCHEMA).parquet(store.uri(f"{prefix}/dealer_summary"))
+        )
     records = sum(int(row["records"]) for row in totals)
     return {
         "run_id": run_id,
@@ -530,7 +535,7 @@ def _write_outputs(
         "rows_settled": sum(b["rows_settled"] for b in counts),
         "rows_rejected": sum(b["rows_rejected"] for b in counts),
         "batches": counts,
-        "totals": _line_totals(frames.lines),
+        "totals": line_totals,
         "deltas": {
             "records": records,
             "parts": _written_parts(written),
@@ -567,21 +572,18 @@ def _money(value: Decimal | None) -> str:
     return str((value or Decimal(0)).quantize(Decimal("0.01")))
 
 
-def _line_totals(lines: DataFrame) -> list[dict[str, str]]:
-    sale = F.col("event_type") == SALE
-    cancellation = F.col("event_type") == CANCELLATION
+def _line_totals(dealer_summary: DataFrame) -> list[dict[str, str]]:
+    """Totals per currency over the lines, summed from the dealer summary (the lines' sums per
+    dealer: a few thousand rows instead of every line). Groups without lines (dealers only in
+    the ledger) are left out, so a currency appears when lines carry it."""
+    fields = ("base_total", "bonus_total", "clawback_total", "total")
+    with_lines = dealer_summary.filter((F.col("sales_units") + F.col("cancelled_units")) > 0)
     rows = (
-        lines.groupBy("currency")
-        .agg(
-            F.sum(F.when(sale, F.col("base_amount"))).alias("base_total"),
-            F.sum(F.when(sale, F.col("bonus_amount"))).alias("bonus_total"),
-            F.sum(F.when(cancellation, F.col("amount"))).alias("clawback_total"),
-            F.sum("amount").alias("total"),
-        )
+        with_lines.groupBy("currency")
+        .agg(*(F.sum(f).alias(f) for f in fields))
         .orderBy("currency")
         .collect()
     )
-    fields = ("base_total", "bonus_total", "clawback_total", "total")
     return [{"currency": r["currency"], **{f: _money(r[f]) for f in fields}} for r in rows]
 
 
