@@ -26,9 +26,9 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
-from pyspark.sql.types import StructType
+from pyspark.sql.types import DataType, DecimalType, DoubleType, FloatType, StructType
 
 from settlement.adapters.storage import DataStore
 from settlement.domain.calculation import SettlementFrames, settle
@@ -60,6 +60,9 @@ WHOLE_FILE_READS = {
     "spark.sql.files.maxPartitionBytes": str(1 << 40),
     "spark.sql.files.openCostInBytes": str(1 << 40),
 }
+# RFC 4180, as the validation reads the same files: a quote inside a quoted field is doubled;
+# a backslash is an ordinary character (Spark's default escape is the backslash).
+CSV_OPTIONS = {"escape": '"'}
 # monotonically_increasing_id: the partition index above bit 33, the row index below it.
 _ROW_IN_PARTITION = (1 << 33) - 1
 # Spark's file names: part-<task>-<job uuid>[-c<file of the task>][.<codec>].parquet
@@ -294,7 +297,7 @@ def _read_csv_group(
         (F.monotonically_increasing_id().bitwiseAND(_ROW_IN_PARTITION) + 1).alias("line_number"),
     )
     rows = lines.filter((F.col("line_number") > 1) & (F.trim("value") != "")).select(
-        "file_name", "line_number", F.from_csv("value", ddl).alias("row")
+        "file_name", "line_number", F.from_csv("value", ddl, CSV_OPTIONS).alias("row")
     )
     return rows.join(F.broadcast(_batch_map(spark, batches)), "file_name").select(
         "batch_id",
@@ -305,17 +308,60 @@ def _read_csv_group(
 
 
 def _read_parquet(spark: SparkSession, store: DataStore, batches: Sequence[BatchRef]) -> DataFrame:
+    """Parquet batches as text, one read per distinct file schema.
+
+    A batch may type its columns (a price as a double, an id as an integer, a column of nulls
+    as the null type); Spark reads several files with the schema of one of them, so files
+    whose schemas differ are read apart and only then turned into text.
+    """
+    groups: dict[tuple[tuple[str, str], ...], list[BatchRef]] = {}
     for batch in batches:
         with store.filesystem.open_input_file(store.path(batch.key)) as handle:
-            _check_columns(batch, pq.read_schema(handle).names)
-    rows = spark.read.parquet(*(store.uri(b.key) for b in batches)).select(
+            schema = pq.read_schema(handle)
+        _check_columns(batch, schema.names)
+        groups.setdefault(tuple((f.name, str(f.type)) for f in schema), []).append(batch)
+    frames = [_read_parquet_group(spark, store, group) for group in groups.values()]
+    combined = frames[0]
+    for frame in frames[1:]:
+        combined = combined.unionByName(frame)
+    return combined
+
+
+def _read_parquet_group(
+    spark: SparkSession, store: DataStore, batches: Sequence[BatchRef]
+) -> DataFrame:
+    rows = spark.read.parquet(*(store.uri(b.key) for b in batches))
+    types = {field.name: field.dataType for field in rows.schema.fields}
+    rows = rows.select(
         F.col("_metadata.file_name").alias("file_name"),
         (F.col("_metadata.row_index") + 2).alias("line_number"),
-        *(F.col(c).cast("string").alias(c) for c in TRANSACTION_COLUMNS),
+        *(_as_text(F.col(c), types[c]).alias(c) for c in TRANSACTION_COLUMNS),
     )
     return rows.join(F.broadcast(_batch_map(spark, batches)), "file_name").select(
         *column_names(BATCH_ROWS_SCHEMA)
     )
+
+
+def _as_text(column: Column, data_type: DataType) -> Column:
+    """A typed Parquet value as the text the row rules read.
+
+    Numbers with a fraction become plain decimal text without trailing zeros (Spark writes a
+    double of 12 500 000 as ``1.25E7``; a ``decimal(12,3)`` 40 000.55 as ``40000.550``), so
+    "at most 2 decimals" is judged on the value. A double is read through its shortest exact
+    decimal form; one beyond ``decimal(38,18)`` (NaN, infinity, 1e20 and more) keeps Spark's
+    text, which the rules reject naming it.
+    """
+    if isinstance(data_type, DecimalType):
+        return _without_trailing_zeros(column.cast("string"))
+    if isinstance(data_type, (FloatType, DoubleType)):
+        exact = column.cast(DecimalType(38, 18)).cast("string")
+        return F.coalesce(_without_trailing_zeros(exact), column.cast("string"))
+    return column.cast("string")
+
+
+def _without_trailing_zeros(text: Column) -> Column:
+    trimmed = F.regexp_replace(text, r"(\.[0-9]*?)0+$", "$1")
+    return F.regexp_replace(trimmed, r"\.$", "")
 
 
 @contextmanager

@@ -38,6 +38,12 @@ CSV_BLOCK_BYTES = 1 << 20  # what the CSV parser takes at a time (a row must fit
 REQUEST_KEYS = frozenset({"periods", "from", "to", "dry_run", "requested_by"})
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+# The batch id names the data file, which Spark reads as a path: a space, '%' or '#' is
+# URI-encoded in the names Spark reports, ':' is refused by Hadoop, '*?[]{}' are glob patterns.
+BATCH_ID_RULE = (
+    "a batch id starts with a letter or digit and uses letters, digits, '.', '_' and '-' only "
+    "(at most 200 characters)"
+)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -468,6 +474,8 @@ def _validated_batch(
     manifest = _readable_manifest(store, keys["manifest"])
     if manifest.period not in periods:
         return None
+    if not _BATCH_ID.match(batch_id):
+        raise InvalidBatchesError([BatchProblem(batch_id, BATCH_ID_RULE)])
     formats = [fmt for fmt in DATA_FORMATS if fmt in keys]
     if not formats:
         raise InvalidBatchesError(
@@ -524,9 +532,7 @@ def manifest_for(
             [BatchProblem(batch_id, f"period must be YYYY-MM, got {period!r}")]
         )
     if not _BATCH_ID.match(batch_id):
-        raise InvalidBatchesError(
-            [BatchProblem(batch_id, "a batch id uses letters, digits, '.', '_' and '-' only")]
-        )
+        raise InvalidBatchesError([BatchProblem(batch_id, BATCH_ID_RULE)])
     if fmt == "csv":
         faults, rows = _csv_shape(_HashingReader(pa.BufferReader(data)))
     else:

@@ -122,14 +122,15 @@ def _published(ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
 
 
 def dealer_summary(
-    settled_lines: DataFrame, stats: DataFrame, ledger: DataFrame, periods: Sequence[str]
+    settled_lines: DataFrame, targets: DataFrame, ledger: DataFrame, periods: Sequence[str]
 ) -> DataFrame:
     """Per (period, market, dealer_id, currency): units, attainment, tier, totals, and what
     was published before for it (``dealer_summary/``).
 
     ``bonus_tier`` is the highest tier any sale of the group reached (tiers can differ by series
     when the matrix has series-level BONUS rows). Dealers that had published lines but settle
-    nothing now appear with zero totals, so their negative delta shows.
+    nothing now appear with zero totals, so their negative delta shows; their target comes from
+    the ``targets`` snapshot all the same (attainment 0, not NO_TARGET, when they have one).
     """
     sale, cancellation = is_sale(), is_cancellation()
     current = settled_lines.groupBy(*SUMMARY_KEYS).agg(
@@ -146,9 +147,9 @@ def dealer_summary(
         .groupBy(*SUMMARY_KEYS)
         .agg(F.sum(F.col("base_amount") + F.col("bonus_amount")).alias("previously_published"))
     )
-    targets = stats.select("dealer_id", "period", "target_units")
+    target = targets.select("dealer_id", "period", F.col("target_units").cast("long"))
     joined = current.join(previous, SUMMARY_KEYS, "full_outer").join(
-        F.broadcast(targets), ["dealer_id", "period"], "left"
+        F.broadcast(target), ["dealer_id", "period"], "left"
     )
     units = {
         c: F.coalesce(F.col(c), F.lit(0).cast("long")) for c in ("sales_units", "cancelled_units")

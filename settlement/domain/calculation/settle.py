@@ -147,7 +147,7 @@ def settle(
     )
     return SettlementFrames(
         lines=settled_lines,
-        dealer_summary=outputs.dealer_summary(settled_lines, stats, ledger, periods),
+        dealer_summary=outputs.dealer_summary(settled_lines, targets, ledger, periods),
         rejects=outputs.rejects(decided),
         deltas=outputs.deltas(settled_lines, ledger, periods),
         batch_counts=outputs.batch_counts(decided),

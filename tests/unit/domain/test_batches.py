@@ -225,6 +225,20 @@ def test_a_bad_batch_of_another_period_does_not_block_the_run(store: DataStore) 
     assert [b.batch_id for b in collect_batches(store, ["2026-10"])] == ["good"]
 
 
+@pytest.mark.parametrize("batch_id", ["dealer feed 1", "feed%201", "feed#1", "feed:1", "b[1]"])
+def test_a_batch_id_spark_cannot_read_as_a_file_name_stops_the_run_naming_it(
+    store: DataStore, batch_id: str
+) -> None:
+    # GIVEN a complete, well-formed batch whose id Spark would URI-encode or misread as a path
+    put_batch(store, batch_id, csv_bytes(1))
+    # WHEN the run's batches are collected THEN it is refused, naming the batch and the rule
+    with pytest.raises(InvalidBatchesError) as refused:
+        collect_batches(store, ["2026-10"])
+    assert [(p.batch_id, p.reason) for p in refused.value.problems] == [
+        (batch_id, batches.BATCH_ID_RULE)
+    ]
+
+
 def test_a_period_without_batches_yields_no_batches(store: DataStore) -> None:
     assert collect_batches(store, ["2026-10"]) == []
 

@@ -108,3 +108,26 @@ def test_summary_shows_previously_published_and_the_delta(settled: dict[str, Any
         D("25.00"),
     )
     assert october["delta"] == sum((d["delta"] for d in settled["deltas"].values()), D("0.00"))
+
+
+def test_a_dealer_settling_nothing_now_keeps_its_target_in_the_summary(
+    spark: SparkSession,
+) -> None:
+    # GIVEN D7 has a target of 5 for October and a line published for it, but no row now
+    scenario = Scenario(
+        batches=[Batch("b1", OCT, [tx("N1")])],
+        targets=[("D1", OCT, 1), ("D7", OCT, 5)],
+        ledger=[ledger_row("P7", OCT, "130.00", "0.00", dealer_id="D7")],
+    )
+    # WHEN October is re-computed
+    frames = scenario.run(spark)
+    summary = {r.dealer_id: r.asDict() for r in frames.dealer_summary.collect()}
+    frames.release()
+    # THEN D7's row shows its target and an attainment of 0, not NO_TARGET, and the reversal
+    d7 = summary["D7"]
+    assert (d7["target_units"], d7["net_units"], d7["attainment"], d7["flag"]) == (5, 0, D(0), "")
+    assert (d7["total"], d7["previously_published"], d7["delta"]) == (
+        D("0.00"),
+        D("130.00"),
+        D("-130.00"),
+    )
