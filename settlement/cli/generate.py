@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from settlement.cli.options import fail
+from settlement.cli.options import HomeOption, fail
 from settlement.generator import GeneratedMonth, generate_month
 from settlement.generator.month import DEFAULT_BATCH_ROWS
 
@@ -32,8 +32,14 @@ def generate(  # noqa: PLR0917 - Typer maps each parameter to an option
     source: Annotated[
         str, typer.Option(help="Sending system, part of the batch ids (letters, digits, _).")
     ] = "dms",
+    home: HomeOption = None,
 ) -> None:
-    """Write transaction batches with manifests, a commission matrix and sales targets."""
+    """Write transaction batches with manifests, a commission matrix and sales targets.
+
+    Generating needs no workspace: ``--home`` is accepted like on every command (spec §9) and
+    changes nothing; a relative ``--out`` is relative to the current directory.
+    """
+    del home  # nothing of the workspace is read or written
     console = Console(stderr=True)
     progress = Progress(
         TextColumn("generating {task.fields[period]}"),

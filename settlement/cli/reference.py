@@ -29,7 +29,9 @@ def register(app: typer.Typer) -> None:
 
 
 def upload(
-    file: Annotated[Path, typer.Argument(help="The matrix or targets file (.csv or .xlsx).")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="The matrix or targets file (.csv or .xlsx).")
+    ],
     kind: KindOption,
     home: HomeOption = None,
     uploaded_by: Annotated[

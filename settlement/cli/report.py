@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
 
 
 def report(
-    run_id: Annotated[str, typer.Argument(help="The run to report on.")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to report on.")],
     out: OutOption = None,
     home: HomeOption = None,
 ) -> None:

@@ -41,7 +41,9 @@ def register(app: typer.Typer) -> None:
 
 # --------------------------------------------------------------------------- submit
 def submit(
-    file: Annotated[Path, typer.Argument(help="The batch data file (.csv or .parquet).")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="The batch data file (.csv or .parquet).")
+    ],
     period: Annotated[str, typer.Option("--period", help="The batch's period YYYY-MM.")],
     batch_id: Annotated[
         str | None, typer.Option("--batch-id", help="Default: the file name without extension.")
@@ -100,6 +102,10 @@ def run(
     request = run_request(period, from_, to, dry_run=dry_run, requested_by=requested_by)
     adapters = build_adapters(settings_for(home))
     execution = run_with_progress(adapters, request)
+    if execution.status != "SUCCEEDED" and adapters.database.runs.get_run(execution.name) is None:
+        # Refused before it opened (invalid input or batches, periods held): no run exists
+        # under this id, so printing it would hand the operator an id `settle show` rejects.
+        raise fail(f"run refused, no run was recorded: {execution.error}: {execution.cause}")
     typer.echo(execution.name)
     if execution.status != "SUCCEEDED":
         raise fail(f"run {execution.name} failed: {execution.error}: {execution.cause}")
@@ -178,7 +184,9 @@ def runs(
 
 
 def show(
-    run_id: Annotated[str, typer.Argument(help="The run id (the execution name).")],
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN_ID", help="The run id (the execution name).")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     home: HomeOption = None,
 ) -> None:
@@ -192,7 +200,18 @@ def show(
     if as_json:
         typer.echo(json.dumps({"run": run_json(record), "report": report}, indent=2))
         return
+    if report is not None and record.dry_run and report.get("computed_delta_totals") is None:
+        report = {**report, "computed_delta_totals": _computed_delta_totals(adapters, run_id)}
     print_run(record, report)
+
+
+def _computed_delta_totals(adapters: Adapters, run_id: str) -> list[dict[str, Any]]:
+    """The delta totals the calculation wrote (for run reports older than their own copy)."""
+    key = f"runs/{run_id}/calculation.json"
+    if not adapters.store.exists(key):
+        return []
+    deltas = adapters.store.read_json(key).get("deltas") or {}
+    return list(deltas.get("totals", []))
 
 
 def run_json(record: RunRecord) -> dict[str, Any]:
@@ -235,28 +254,78 @@ def print_run(record: RunRecord, report: Mapping[str, Any] | None) -> None:
                 "[green]✓[/]" if balanced else "[red]✗[/]",
             )
         console.print(batches)
-    if report.get("totals"):
-        print_totals(report["totals"], report.get("published", []))
-    console.print(f"delta records published: {report.get('records', 0)}")
+    if record.dry_run:
+        print_dry_run_deltas(report)
+    else:
+        if report.get("totals") or report.get("published"):
+            print_totals(report.get("totals", []), report.get("published", []))
+        console.print(f"delta records published: {report.get('records', 0)}")
+        print_uncommitted(report)
     if report.get("timings"):
         steps = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in report["timings"].items())
         console.print(f"[dim]timings: {steps}[/]")
 
 
+def print_uncommitted(report: Mapping[str, Any]) -> None:
+    """What Core View holds for a run that never committed (not booked; a re-run owes it all)."""
+    acknowledged = report.get("acknowledged_by_core_view") or {}
+    if acknowledged.get("batches") and not report.get("published_to_core_view"):
+        console.print(
+            f"[yellow]Core View acknowledged {acknowledged['records']} records in "
+            f"{acknowledged['batches']} batches of this run, which was never committed: they are "
+            "not booked; a new run publishes what is owed whole[/]"
+        )
+
+
+DRY_RUN_LABEL = "would publish (dry run)"
+
+
 def print_totals(
-    totals: Sequence[Mapping[str, Any]], published: Sequence[Mapping[str, Any]]
+    totals: Sequence[Mapping[str, Any]],
+    deltas: Sequence[Mapping[str, Any]],
+    *,
+    delta_label: str = "published delta",
 ) -> None:
-    """Totals per currency with the published delta next to them."""
-    delta_of = {entry["currency"]: entry["delta"] for entry in published}
-    amounts = ("base", "bonus", "clawback", "total", "published delta")
+    """Totals per currency with the delta next to them (published, or on a dry run computed).
+
+    A currency with a delta and no settled line (every line of it reversed) still gets a row.
+    """
+    delta_of = {entry["currency"]: entry["delta"] for entry in deltas}
+    total_of = {entry["currency"]: entry for entry in totals}
+    amounts = ("base", "bonus", "clawback", "total", delta_label)
     table = value_table("currency", *amounts, title="Totals", numeric=amounts)
-    for entry in totals:
+    for currency in sorted(total_of.keys() | delta_of.keys()):
+        entry = total_of.get(currency, {})
         table.add_row(
-            entry["currency"],
-            *(str(entry[k]) for k in ("base_total", "bonus_total", "clawback_total", "total")),
-            str(delta_of.get(entry["currency"], "0.00")),
+            currency,
+            *(
+                str(entry.get(k, "—"))
+                for k in ("base_total", "bonus_total", "clawback_total", "total")
+            ),
+            str(delta_of.get(currency, "0.00")),
         )
     console.print(table)
+
+
+def print_dry_run_deltas(report: Mapping[str, Any]) -> None:
+    """What a dry run computed and would publish; it published nothing (spec §8)."""
+    computed = report.get("computed_delta_totals") or []
+    if report.get("totals") or computed:
+        print_totals(report.get("totals", []), computed, delta_label=DRY_RUN_LABEL)
+    if computed:
+        parts = ("base delta", "bonus delta", "delta")
+        table = value_table("currency", *parts, title=f"Deltas that {DRY_RUN_LABEL}", numeric=parts)
+        for entry in sorted(computed, key=lambda entry: str(entry["currency"])):
+            table.add_row(
+                entry["currency"],
+                *(str(entry.get(k, "—")) for k in ("base_delta", "bonus_delta", "delta")),
+            )
+        console.print(table)
+    records = report.get("computed_delta_records")
+    console.print(
+        f"delta records that {DRY_RUN_LABEL}: {'—' if records is None else records}; "
+        "nothing was published"
+    )
 
 
 # --------------------------------------------------------------------------- demo

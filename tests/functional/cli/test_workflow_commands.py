@@ -1,0 +1,202 @@
+"""`settle run`, `show`, `runs` and `generate` through the real CLI on a fresh workspace.
+
+The calculation is the in-process stand-in of tests/fixtures/workflow.py (no Spark): these tests
+are about what the commands tell the operator, not about commissions.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import state_machine.local
+from lambdas import open_run
+from settlement.bootstrap import Adapters
+from settlement.cli.app import app
+from tests.fixtures.workflow import FakeCalculation, put_batch, sale
+
+SEPTEMBER_AND_OCTOBER = ["2026-09", "2026-10"]
+
+
+@pytest.fixture(autouse=True)
+def stand_in_calculation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`settle run` runs the real state machine with the stand-in job and no retry sleeps."""
+    real = state_machine.local.run_workflow
+    stand_in = functools.partial(real, calculate=FakeCalculation(), sleep=lambda _: None)
+    monkeypatch.setattr(state_machine.local, "run_workflow", stand_in)
+
+
+def settle(workspace: Adapters, *arguments: str) -> tuple[int, str, str]:
+    home = str(workspace.settings.home)
+    result = CliRunner().invoke(app, [*arguments, "--home", home])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def listed_run_ids(workspace: Adapters) -> list[str]:
+    code, out, _ = settle(workspace, "runs", "--json")
+    assert code == 0
+    return [run["run_id"] for run in json.loads(out)]
+
+
+def error_line(err: str) -> str:
+    """The command's one ``error:`` line, the last on stderr.
+
+    A Lambda's logger may still hold the stream of an earlier in-process invocation and add
+    "--- Logging error ---" noise above it; the real command never runs that way.
+    """
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    assert err.splitlines()[-1] == errors[0], err
+    return errors[0]
+
+
+def run_id_of(out: str) -> str:
+    """The run id `settle run` printed (its own line, after the progress lines)."""
+    ids = [line for line in out.splitlines() if line.startswith("run-")]
+    assert len(ids) == 1, out
+    return ids[0]
+
+
+# --------------------------------------------------------------------------- dry runs
+def test_show_of_a_dry_run_gives_what_would_be_published(workspace: Adapters) -> None:
+    # GIVEN a batch of two sales (10.00 + 20.00 of BASE at the stand-in's 1 %)
+    put_batch(workspace.store, "b1", [sale(1, price="1000.00"), sale(2, price="2000.00")])
+    # WHEN a dry run is made and shown
+    code, out, err = settle(workspace, "run", "--period", "2026-10", "--dry-run")
+    assert code == 0, err
+    run_id = run_id_of(out)
+    show_code, shown, _ = settle(workspace, "show", run_id)
+    # THEN the computed deltas are there, labelled as what would be published, not as published
+    assert show_code == 0
+    assert "would publish (dry run)" in shown
+    assert "delta records that would publish (dry run): 2; nothing was published" in shown
+    assert "30.00" in shown
+    assert "published delta" not in shown
+    assert "delta records published" not in shown
+
+
+def test_the_run_report_of_a_dry_run_keeps_its_computed_delta_totals(
+    workspace: Adapters,
+) -> None:
+    # GIVEN a batch of two sales
+    put_batch(workspace.store, "b1", [sale(1, price="1000.00"), sale(2, price="2000.00")])
+    # WHEN a dry run is made and shown as JSON
+    _, out, _ = settle(workspace, "run", "--period", "2026-10", "--dry-run")
+    _, shown, _ = settle(workspace, "show", run_id_of(out), "--json")
+    report: dict[str, Any] = json.loads(shown)["report"]
+    # THEN nothing counts as published, and the computed figures are in the report
+    assert (report["published"], report["records"]) == ([], 0)
+    assert report["computed_delta_records"] == 2
+    assert report["computed_delta_totals"] == [{"currency": "EUR", "delta": "30.00"}]
+
+
+def test_show_of_a_real_run_still_gives_what_was_published(workspace: Adapters) -> None:
+    # GIVEN a batch of two sales
+    put_batch(workspace.store, "b1", [sale(1, price="1000.00"), sale(2, price="2000.00")])
+    # WHEN a real run is made and shown
+    _, out, _ = settle(workspace, "run", "--period", "2026-10")
+    _, shown, _ = settle(workspace, "show", run_id_of(out))
+    # THEN the figures are labelled as published
+    assert "published delta" in shown
+    assert "delta records published: 2" in shown
+    assert "dry run)" not in shown
+
+
+def test_show_of_an_older_dry_run_report_reads_the_calculation(workspace: Adapters) -> None:
+    # GIVEN a dry run whose run_report.json predates computed_delta_totals
+    put_batch(workspace.store, "b1", [sale(1, price="1000.00"), sale(2, price="2000.00")])
+    _, out, _ = settle(workspace, "run", "--period", "2026-10", "--dry-run")
+    run_id = run_id_of(out)
+    key = f"runs/{run_id}/run_report.json"
+    report = workspace.store.read_json(key)
+    del report["computed_delta_totals"]
+    workspace.store.write_json(key, report)
+    # WHEN it is shown
+    _, shown, _ = settle(workspace, "show", run_id)
+    # THEN the totals come from runs/<run_id>/calculation.json
+    assert "Deltas that would publish (dry run)" in shown
+    assert "30.00" in shown
+
+
+# --------------------------------------------------------------------------- refused runs
+def _invalid_batch(workspace: Adapters) -> None:
+    put_batch(workspace.store, "short", [sale(2), sale(3)])
+    manifest = workspace.store.read_json("incoming/transactions/short.manifest.json")
+    workspace.store.write_json(
+        "incoming/transactions/short.manifest.json", {**manifest, "row_count": 3}
+    )
+
+
+def _periods_held(workspace: Adapters) -> None:
+    put_batch(workspace.store, "b1", [sale(1)])
+    open_run.handle({"run_id": "run-holder", "periods": SEPTEMBER_AND_OCTOBER}, workspace)
+
+
+REFUSALS = {
+    "invalid request": (lambda _: None, "2026-1", "InvalidRequestError"),
+    "invalid batch": (_invalid_batch, "2026-10", "InvalidBatchesError"),
+    "periods held": (_periods_held, "2026-10", "run-holder"),
+}
+
+
+@pytest.mark.parametrize(("arrange", "period", "named"), REFUSALS.values(), ids=list(REFUSALS))
+def test_a_refused_run_gives_no_run_id_and_one_line_saying_none_was_recorded(
+    workspace: Adapters, arrange: Any, period: str, named: str
+) -> None:
+    # GIVEN a run that will be refused before it opens
+    arrange(workspace)
+    before = listed_run_ids(workspace)
+    # WHEN it is started
+    code, out, err = settle(workspace, "run", "--period", period)
+    # THEN it fails with one line naming the reason, and prints no run id at all
+    assert code == 1
+    assert error_line(err).startswith("error: run refused, no run was recorded: ")
+    assert named in error_line(err)
+    assert not [line for line in out.splitlines() if line.startswith("run-")], out
+    # AND no run was added to the list
+    assert listed_run_ids(workspace) == before
+
+
+def test_a_run_that_opened_and_failed_prints_its_id_which_show_knows(
+    workspace: Adapters, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a calculation that fails after the run opened
+    put_batch(workspace.store, "b1", [sale(1)])
+    failing = functools.partial(
+        state_machine.local.run_workflow.func,  # type: ignore[attr-defined]
+        calculate=FakeCalculation(fail_with=RuntimeError("disk full")),
+        sleep=lambda _: None,
+    )
+    monkeypatch.setattr(state_machine.local, "run_workflow", failing)
+    # WHEN it is started
+    code, out, err = settle(workspace, "run", "--period", "2026-10")
+    # THEN it prints the run id, which show and runs know, and fails with one line
+    run_id = run_id_of(out)
+    assert code == 1
+    assert error_line(err).startswith(f"error: run {run_id} failed: ")
+    assert settle(workspace, "show", run_id)[0] == 0
+    assert listed_run_ids(workspace) == [run_id]
+
+
+# --------------------------------------------------------------------------- --home everywhere
+def test_generate_accepts_home_and_keeps_a_relative_out_in_the_current_directory(
+    workspace: Adapters, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a current directory apart from the workspace
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    # WHEN generate is given --home and a relative --out
+    code, _, err = settle(
+        workspace, "generate", "--rows", "20", "--period", "2026-10", "--out", "month"
+    )
+    # THEN it succeeds and writes under the current directory, not the workspace
+    assert code == 0, err
+    assert (here / "month" / "reference" / "matrix.csv").is_file()
+    assert any((here / "month" / "transactions").iterdir())
+    assert not (workspace.settings.home / "month").exists()

@@ -1,0 +1,78 @@
+"""A usage error is one line on stderr with exit code 2 (spec §9); help still works."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from typer.core import TyperGroup
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from settlement.cli.app import app
+
+USAGE_ERRORS = {
+    "missing argument": (["show"], "error: Missing argument 'RUN_ID'. (try: settle show --help)"),
+    "missing option": (
+        ["upload", "matrix.csv"],
+        "error: Missing option '--kind'. (try: settle upload --help)",
+    ),
+    "not a number": (["runs", "--limit", "abc"], "error: Invalid value for '--limit'"),
+    "unknown option": (["runs", "--bogus"], "error: No such option: --bogus"),
+    "unknown command": (["bogus"], "error: No such command 'bogus'."),
+    "sub-command option": (["coreview", "serve", "--port", "x"], "error: Invalid value"),
+    "no command": ([], "error: Missing command. (try: settle --help)"),
+}
+
+
+@pytest.mark.parametrize(("arguments", "expected"), USAGE_ERRORS.values(), ids=list(USAGE_ERRORS))
+def test_a_usage_error_is_one_line_on_stderr_with_exit_code_2(
+    arguments: list[str], expected: str
+) -> None:
+    # GIVEN a command line Click cannot parse
+    # WHEN settle runs it
+    result = CliRunner().invoke(app, arguments)
+    # THEN it exits 2 with exactly one line on stderr, naming the problem
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(expected), result.stderr
+    assert "╭" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments", [["--help"], ["show", "--help"], ["coreview", "serve", "--help"]]
+)
+def test_help_still_prints_on_stdout_and_exits_0(arguments: list[str]) -> None:
+    # GIVEN a request for help
+    # WHEN settle runs it
+    result = CliRunner().invoke(app, arguments)
+    # THEN the help is on stdout, nothing on stderr, and the exit code is 0
+    assert result.exit_code == 0
+    assert "Usage" in result.stdout
+    assert result.stderr == ""
+
+
+def _leaf_commands() -> dict[str, list[str]]:
+    """Every command's path (``coreview serve``) and its option names."""
+    found: dict[str, list[str]] = {}
+
+    def visit(command: Any, path: str) -> None:
+        if isinstance(command, TyperGroup):
+            for name, child in command.commands.items():
+                visit(child, f"{path} {name}".strip())
+            return
+        found[path] = [name for param in command.params for name in param.opts]
+
+    visit(get_command(app), "")
+    return found
+
+
+def test_every_command_accepts_home() -> None:
+    # GIVEN every command of settle, sub-commands included
+    commands = _leaf_commands()
+    # WHEN their options are listed
+    without_home = sorted(path for path, options in commands.items() if "--home" not in options)
+    # THEN each one accepts --home (spec §9: every command works inside the workspace)
+    assert "generate" in commands
+    assert "coreview serve" in commands
+    assert without_home == []
