@@ -87,11 +87,19 @@ def apply_run_deltas(adapters: Adapters, run_id: str) -> int:
 
 
 def ledger_entries(store: DataStore, run_id: str) -> Iterator[LedgerEntry]:
-    """The ledger rows the deltas set, streamed batch by batch."""
-    for batch in record_batches(store, f"runs/{run_id}/deltas", LEDGER_COLUMNS):
-        columns = [batch.column(name).to_pylist() for name in LEDGER_COLUMNS]
+    """The ledger rows the deltas set, streamed batch by batch.
+
+    The reversal of a transaction now booked under another period, dealer or currency is
+    published but sets no ledger row (``ledger_entry`` false): the transaction's other record
+    does, whichever part either lies in.
+    """
+    columns_read = [*LEDGER_COLUMNS, "ledger_entry"]
+    for batch in record_batches(store, f"runs/{run_id}/deltas", columns_read):
+        columns = [batch.column(name).to_pylist() for name in columns_read]
         for values in zip(*columns, strict=True):
-            row = dict(zip(LEDGER_COLUMNS, values, strict=True))
+            row = dict(zip(columns_read, values, strict=True))
+            if not row["ledger_entry"]:
+                continue
             yield LedgerEntry(
                 transaction_id=row["transaction_id"],
                 period=row["period"],
@@ -128,6 +136,7 @@ def write_run_report(
         matrix_versions=_matrix_versions(store, run_id),
         target_versions=_target_versions(store, run_id),
         published=published,
+        acknowledged=adapters.database.acks.acknowledged_records(run_id),
         error=error,
         timings=timings,
         finished_at=datetime.now(UTC),

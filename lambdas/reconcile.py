@@ -20,12 +20,14 @@ from settlement.domain.reconciliation import (
     delta_stats,
     line_totals,
     reconcile,
+    summary_deltas,
     summary_totals,
 )
 
 LINE_COLUMNS = ["currency", "event_type", "base_amount", "bonus_amount", "amount"]
 SUMMARY_COLUMNS = ["currency", "base_total", "bonus_total", "clawback_total", "total"]
-DELTA_COLUMNS = ["currency", "base_delta", "bonus_delta", "delta"]
+DELTA_COLUMNS = ["period", "dealer_id", "currency", "base_delta", "bonus_delta", "delta"]
+BOOKED_SUMMARY_COLUMNS = ["period", "dealer_id", "currency", "delta"]
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
@@ -58,6 +60,9 @@ def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
             record_batches(store, f"runs/{run_id}/dealer_summary", SUMMARY_COLUMNS)
         ),
         deltas=delta_stats(part_batches(store, f"runs/{run_id}/deltas", DELTA_COLUMNS)),
+        summary_booked=summary_deltas(
+            record_batches(store, f"runs/{run_id}/dealer_summary", BOOKED_SUMMARY_COLUMNS)
+        ),
     )
     document = result.as_json()
     store.write_json(f"runs/{run_id}/reconciliation.json", document)

@@ -6,18 +6,21 @@ Event ``{"run_id": <execution name>, "state": <the state data, with "failure": {
 touched). Writes ``run_report.json`` with the failure and answers the error and a cause an
 operator can act on, for the Fail state.
 
-When Core View already committed the run (the failure came after the commit), the ledger is
-brought in line first, so a later run does not publish the same deltas again.
+When Core View already committed the run (the failure came after the commit, or the commit's
+answer was lost: Core View is asked), the ledger is brought in line first, so a later run does
+not publish the same deltas again.
 """
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lambdas.finalise import apply_run_deltas, step_timings, write_run_report
 from settlement.bootstrap import Adapters
 
+COREVIEW_QUESTION_SECONDS = 45.0  # of the Lambda's 2 minutes
 ERROR_HINTS = {
     "InvalidRequestError": "the run input is malformed",
     "InvalidBatchesError": "invalid batches: fix or resubmit them, then start a new run",
@@ -45,7 +48,7 @@ def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
     run = runs.get_run(run_id)
     if run is None:
         return {"run_id": run_id, "error": error, "cause": cause, "run_opened": False}
-    committed = "commit" in state and not run.dry_run
+    committed, cause = _committed(adapters, run_id, state, cause, dry_run=run.dry_run)
     if committed:
         cause = _bring_ledger_in_line(adapters, run_id, cause)
     message = f"{error}: {cause}"
@@ -87,6 +90,36 @@ def describe_failure(failure: dict[str, Any]) -> tuple[str, str]:
         error = "Workflow." + error.removeprefix("States.")
     hint = ERROR_HINTS.get(error)
     return error, f"{cause} ({hint})" if hint else cause
+
+
+def _committed(
+    adapters: Adapters, run_id: str, state: dict[str, Any], cause: str, *, dry_run: bool
+) -> tuple[bool, str]:
+    """Whether Core View committed the run, and the cause to report.
+
+    The commit's answer is in the state when it arrived. A run that failed after reconciling
+    (announcing, publishing, committing) may still have been committed with the answer lost
+    (the connection dropped after Core View stored the commit): Core View is asked, since a
+    new run would otherwise publish the committed deltas a second time.
+    """
+    if dry_run:
+        return False, cause
+    if "commit" in state:
+        return True, cause
+    if "reconciliation" not in state:
+        return False, cause  # failed before anything was sent to Core View
+    # Bounded: the client's own retries could outlast this Lambda when Core View is down.
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        answer = pool.submit(adapters.coreview.was_committed, run_id)
+        return answer.result(timeout=COREVIEW_QUESTION_SECONDS), cause
+    except Exception as problem:  # the original failure stays the headline
+        return False, (
+            f"{cause}; could not ask Core View whether it committed run {run_id} ({problem}): "
+            "check with the Core View team before any new run of these periods"
+        )
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _bring_ledger_in_line(adapters: Adapters, run_id: str, cause: str) -> str:

@@ -1,8 +1,9 @@
 """λ validate_batches: the first state. Expands the request to periods and checks the batches.
 
-Event ``{"run_id": <execution name>, "request": <execution input>}``. Writes
-``runs/<run_id>/input/batches.json`` and answers the run context every later state reads:
-references and counts only (spec §8).
+Event ``{"run_id": <execution name>, "request": <execution input>}``. Copies the batch files
+of the run's periods to ``runs/<run_id>/input/batches/``, validates the copies, writes
+``runs/<run_id>/input/batches.json`` (listing the copies) and answers the run context every
+later state reads: references and counts only (spec §8).
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
     if not _RUN_ID.match(run_id):
         raise InvalidRequestError(f"run id {run_id!r} must be 1-80 letters, digits, '-' or '_'")
     request = parse_run_request(event.get("request") or {})
-    batches = collect_batches(adapters.store, request.periods)
+    # The run calculates its own copies of the batches: what it reports is what it read.
+    copies = f"runs/{run_id}/input/batches"
+    adapters.store.delete_prefix(copies)
+    batches = collect_batches(adapters.store, request.periods, copy_to=copies)
     key = f"runs/{run_id}/input/batches.json"
     adapters.store.write_json(key, batches_document(run_id, request.periods, batches))
     with_batches = {batch.period for batch in batches}

@@ -79,7 +79,14 @@ FUNCTION_SPECS = (
         "Publish", "lambdas/publish.handler", Duration.minutes(15), 1024, calls_coreview=True
     ),
     FunctionSpec("Finalise", "lambdas/finalise.handler", Duration.minutes(10), 2048),
-    FunctionSpec("RecordFailure", "lambdas/record_failure.handler", Duration.minutes(2), 512),
+    # Asks Core View whether a run that failed while publishing was committed after all.
+    FunctionSpec(
+        "RecordFailure",
+        "lambdas/record_failure.handler",
+        Duration.minutes(2),
+        512,
+        calls_coreview=True,
+    ),
     FunctionSpec(
         "ParseReference",
         "lambdas/parse_reference.handler",

@@ -98,6 +98,8 @@ class BatchRef:
     sha256: str
     row_count: int
     source: str
+    incoming_key: str = ""
+    """Where the batch arrived, when ``key`` is the run's own copy of it."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,6 +128,10 @@ class BlobStore(Protocol):
 
     def open_file(self, key: str) -> ReadableFile:
         """``key`` for random access (a Parquet footer without reading the file)."""
+        ...
+
+    def copy(self, source: str, target: str) -> None:
+        """Copy ``source`` to ``target`` whole (server-side on S3)."""
         ...
 
 
@@ -416,12 +422,18 @@ def _first_line(error: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------- the run's batches
-def collect_batches(store: BlobStore, periods: Sequence[str]) -> list[BatchRef]:
+def collect_batches(
+    store: BlobStore, periods: Sequence[str], *, copy_to: str | None = None
+) -> list[BatchRef]:
     """The valid batches of ``periods`` present now, sorted by (period, batch_id).
 
     A manifest whose period lies outside ``periods`` is not this run's business. A data file
     without a manifest, or a manifest that cannot be read, blocks every run: nobody can tell
     which period it belongs to, and settling without it could pay the wrong amounts.
+
+    With ``copy_to`` (a run's input prefix) each data file is copied there first and the copy
+    is what is validated and listed: the run then calculates exactly the bytes whose sha256
+    it reports, even if the batch is sent again while the run is going.
 
     Raises
     ------
@@ -433,7 +445,7 @@ def collect_batches(store: BlobStore, periods: Sequence[str]) -> list[BatchRef]:
 
     def check(item: tuple[str, dict[str, str]]) -> BatchRef | InvalidBatchesError | None:
         try:
-            return _validated_batch(store, item[0], item[1], wanted)
+            return _validated_batch(store, item[0], item[1], wanted, copy_to)
         except InvalidBatchesError as error:
             return error
 
@@ -464,7 +476,11 @@ def _files_by_batch(keys: Iterable[str]) -> dict[str, dict[str, str]]:
 
 
 def _validated_batch(
-    store: BlobStore, batch_id: str, keys: Mapping[str, str], periods: set[str]
+    store: BlobStore,
+    batch_id: str,
+    keys: Mapping[str, str],
+    periods: set[str],
+    copy_to: str | None,
 ) -> BatchRef | None:
     if "manifest" not in keys:
         data_keys = ", ".join(sorted(keys.values()))
@@ -486,7 +502,11 @@ def _validated_batch(
             [BatchProblem(batch_id, "both a .csv and a .parquet data file exist; keep one")]
         )
     fmt = formats[0]
-    faults = data_file_faults(store, keys[fmt], fmt, manifest)
+    key = keys[fmt]
+    if copy_to is not None:
+        key = f"{copy_to}/{key.rsplit('/', 1)[-1]}"
+        store.copy(keys[fmt], key)
+    faults = data_file_faults(store, key, fmt, manifest)
     if faults:
         raise InvalidBatchesError(
             [BatchProblem(batch_id, f"{keys[fmt]}: {fault}") for fault in faults]
@@ -494,11 +514,12 @@ def _validated_batch(
     return BatchRef(
         batch_id=batch_id,
         period=manifest.period,
-        key=keys[fmt],
+        key=key,
         format=fmt,
         sha256=manifest.sha256.lower(),
         row_count=manifest.row_count,
         source=manifest.source,
+        incoming_key=keys[fmt],
     )
 
 

@@ -12,17 +12,32 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-
 # --------------------------------------------------------------------------- runs and locks
+PUBLISHING_LOCK = "ledger"
+"""The lock a run that publishes (not a dry run) takes besides its periods.
+
+Runs that publish go one at a time: a run decides duplicates and clawbacks from what every
+other period published, so two publishing runs side by side (even of different periods) could
+both publish one transaction. Dry runs publish nothing and take only their periods.
+"""
+
+
 class PeriodsHeldError(Exception):
-    """A run asked for periods that another running run holds (spec §5)."""
+    """A run asked for periods that another running run holds (spec §5), or to publish while
+    another run that publishes is running (:data:`PUBLISHING_LOCK`)."""
 
     def __init__(self, holder_run_id: str, periods: Sequence[str]) -> None:
         self.holder_run_id = holder_run_id
-        self.periods = list(periods)
-        super().__init__(
-            f"periods {', '.join(self.periods)} are held by running run {holder_run_id}"
-        )
+        self.periods = [period for period in periods if period != PUBLISHING_LOCK]
+        if self.periods:
+            message = f"periods {', '.join(self.periods)} are held by running run {holder_run_id}"
+        else:
+            message = (
+                f"running run {holder_run_id} publishes and updates the ledger, which this run "
+                "reads for duplicates and clawbacks; runs that publish go one at a time: start "
+                f"this one when {holder_run_id} has ended (a dry run may run alongside)"
+            )
+        super().__init__(message)
 
 
 @dataclass(frozen=True)

@@ -359,6 +359,9 @@ class CoreViewClient(Protocol):
     def commit(self, run_id: str, summary: RunFigures) -> CommitReceipt:
         """Close the run; Core View answers its own figures."""
 
+    def was_committed(self, run_id: str) -> bool:
+        """Whether Core View holds a commit of the run (a run it does not know: False)."""
+
 
 # --------------------------------------------------------------------------- use-cases
 def announce_run(

@@ -2,7 +2,8 @@
 
 The checks: every input row is settled or rejected (per batch, and against the manifest's row
 count); the dealer summary adds up to the lines, per currency; the job's own totals agree with
-both; the deltas add up to what the job announces, part by part. Aggregation works batch by
+both; the deltas add up to what the job announces, part by part, and to the dealer summary's
+delta per (period, dealer, currency). Aggregation works batch by
 batch over Arrow record batches, so memory does not grow with the run.
 """
 
@@ -58,14 +59,23 @@ class CurrencyTotals:
         }
 
 
+Booking = tuple[str, str, str]
+"""Where Core View books a record: (period, dealer_id, currency)."""
+
+# A mismatch per booking is listed up to this many times, then counted.
+LISTED_BOOKING_FAULTS = 20
+
+
 @dataclass
 class DeltaStats:
-    """What ``deltas/`` holds: records, the parts present, totals per currency, bad rows."""
+    """What ``deltas/`` holds: records, the parts present, totals per currency and per
+    booking, bad rows."""
 
     records: int = 0
     parts: set[int] = field(default_factory=set)
     totals: dict[str, Decimal] = field(default_factory=dict)
     inconsistent_rows: int = 0
+    booked: dict[Booking, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -165,11 +175,25 @@ def delta_stats(batches: Iterable[tuple[int, pa.RecordBatch]]) -> DeltaStats:
             pc.cast(parts_sum, batch.column("delta").type), batch.column("delta")
         )
         stats.inconsistent_rows += int(pc.sum(pc.cast(mismatched, pa.int64())).as_py() or 0)
-        for row in _grouped_sums(batch, ["currency"], ["delta"]):
-            stats.totals[row["currency"]] = stats.totals.get(row["currency"], ZERO) + _money(
-                row["delta_sum"]
-            )
+        _add_booked(stats.booked, batch, "delta")
+    for (_, _, currency), amount in stats.booked.items():
+        stats.totals[currency] = stats.totals.get(currency, ZERO) + amount
     return stats
+
+
+def summary_deltas(batches: Iterable[pa.RecordBatch]) -> dict[Booking, Decimal]:
+    """The dealer summary's ``delta`` per (period, dealer_id, currency)."""
+    booked: dict[Booking, Decimal] = {}
+    for batch in batches:
+        if batch.num_rows:
+            _add_booked(booked, batch, "delta")
+    return booked
+
+
+def _add_booked(booked: dict[Booking, Decimal], batch: pa.RecordBatch, column: str) -> None:
+    for row in _grouped_sums(batch, ["period", "dealer_id", "currency"], [column]):
+        key = (row["period"], row["dealer_id"], row["currency"])
+        booked[key] = booked.get(key, ZERO) + _money(row[f"{column}_sum"])
 
 
 # --------------------------------------------------------------------------- the checks
@@ -181,6 +205,7 @@ def reconcile(
     lines: Mapping[str, CurrencyTotals],
     summary: Mapping[str, CurrencyTotals],
     deltas: DeltaStats,
+    summary_booked: Mapping[Booking, Decimal],
 ) -> Reconciliation:
     """Check the calculation's outputs against each other and the manifests.
 
@@ -196,6 +221,10 @@ def reconcile(
         Totals per currency of ``lines/`` and ``dealer_summary/``.
     deltas
         What ``deltas/`` holds.
+    summary_booked
+        The dealer summary's delta per (period, dealer_id, currency): the deltas must add up to
+        it there, not only per currency, or Core View would book money under the wrong period
+        or dealer.
 
     Raises
     ------
@@ -208,6 +237,7 @@ def reconcile(
         *_total_faults("dealer_summary", summary, "lines", lines),
         *_total_faults("calculation.json", _declared_totals(calculation), "lines", lines),
         *_delta_faults(calculation, deltas),
+        *_booking_faults(deltas.booked, summary_booked),
     ]
     if mismatches:
         raise ReconciliationError(run_id, mismatches)
@@ -308,3 +338,19 @@ def _delta_faults(calculation: Mapping[str, Any], deltas: DeltaStats) -> list[st
         if mine != theirs:
             faults.append(f"{currency} delta: deltas/ {mine} ≠ calculation.json {theirs}")
     return faults
+
+
+def _booking_faults(
+    booked: Mapping[Booking, Decimal], summary: Mapping[Booking, Decimal]
+) -> list[str]:
+    differing = [
+        f"{period} {dealer} {currency} delta: deltas/ {booked.get(key, ZERO)} ≠ "
+        f"dealer_summary {summary.get(key, ZERO)}"
+        for key in sorted(set(booked) | set(summary))
+        for period, dealer, currency in [key]
+        if booked.get(key, ZERO) != summary.get(key, ZERO)
+    ]
+    if len(differing) > LISTED_BOOKING_FAULTS:
+        more = len(differing) - LISTED_BOOKING_FAULTS
+        return [*differing[:LISTED_BOOKING_FAULTS], f"and {more} more (period, dealer) deltas"]
+    return differing

@@ -6,7 +6,9 @@ row_count, source}], periods_without_batches, matrix_versions {market: version},
 target_versions [version], batches [{batch_id, period, rows_in, rows_settled, rows_rejected}],
 rows {in, settled, rejected}, totals [{currency, base_total, bonus_total, clawback_total, total}],
 published [{currency, delta}], records (delta records; 0 on a dry run or a failure before
-commit), published_to_core_view (bool), timings {step: seconds}, created_at, finished_at.
+commit), computed_delta_records and computed_delta_totals [{currency, delta, …}] (what the
+calculation computed, published or not: on a dry run, what would be published),
+published_to_core_view (bool), timings {step: seconds}, created_at, finished_at.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class RunFacts:
     matrix_versions: Mapping[str, str] = field(default_factory=dict)
     target_versions: Sequence[str] = ()
     published: bool = False
+    acknowledged: tuple[int, int] = (0, 0)
+    """(batches, records) Core View acknowledged for the run, committed or not."""
     error: str | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
     finished_at: datetime | None = None
@@ -89,7 +93,13 @@ def build_run_report(facts: RunFacts) -> dict[str, Any]:
         "published": list(deltas.get("totals", [])) if facts.published else [],
         "records": int(deltas.get("records", 0)) if facts.published else 0,
         "computed_delta_records": deltas.get("records"),
+        "computed_delta_totals": list(deltas.get("totals", [])),
         "published_to_core_view": facts.published,
+        # Batches Core View holds for the run; booked only if the run was committed.
+        "acknowledged_by_core_view": {
+            "batches": facts.acknowledged[0],
+            "records": facts.acknowledged[1],
+        },
         "timings": {step: round(seconds, 3) for step, seconds in facts.timings.items()},
     }
 

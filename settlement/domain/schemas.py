@@ -165,8 +165,10 @@ DELTAS_SCHEMA = _struct(
     ("event_type", StringType()),
     ("original_transaction_id", StringType()),
     ("settled", BooleanType()),
+    ("ledger_entry", BooleanType()),
 )
-"""Spec §6 columns, then what the ledger keeps per transaction (so finalise can update it)."""
+"""Spec §6 columns, then what the ledger keeps per transaction (so finalise can update it);
+``ledger_entry`` is false only for the reversal of a transaction booked elsewhere now."""
 
 BATCH_COUNTS_SCHEMA = _struct(
     ("batch_id", StringType()),

@@ -71,6 +71,10 @@ class FileSinkClient:
         _atomic_write(run_dir / "commit.json", _json_bytes(document))
         return CommitReceipt(run_id=run_id, figures=figures)
 
+    def was_committed(self, run_id: str) -> bool:
+        """Whether ``commit.json`` was written for the run."""
+        return (self._run_dir(run_id) / "commit.json").exists()
+
     def records(self, run_id: str) -> Iterator[DeltaRecord]:
         """Every stored record of ``run_id`` (by part, then seq)."""
         parts_dir = self._run_dir(run_id) / "parts"

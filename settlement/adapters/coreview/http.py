@@ -174,6 +174,16 @@ class HttpCoreViewClient:
             raise CoreViewRejectedError(response.status_code, "bad_answer", str(error)) from None
         return CommitReceipt(run_id=run_id, figures=figures)
 
+    def was_committed(self, run_id: str) -> bool:
+        """``GET /v1/runs/{run_id}``: whether it carries a commit answer (404: never announced)."""
+        try:
+            response = self._send("GET", f"/v1/runs/{quote(run_id, safe='')}", b"", {})
+        except CoreViewRejectedError as error:
+            if error.status == 404:
+                return False
+            raise
+        return response.json().get("committed") is not None
+
     # ------------------------------------------------------------------ retries
     def _send(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
         last_problem = ""

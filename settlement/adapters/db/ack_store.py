@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -23,6 +23,15 @@ class SqlPublishAckStore:
         )
         with self._engine.connect() as connection:
             return {int(row.seq): row.body_sha256 for row in connection.execute(query)}
+
+    def acknowledged_records(self, run_id: str) -> tuple[int, int]:
+        """(batches, records) Core View acknowledged for the run, over all its parts."""
+        query = select(func.count(), func.coalesce(func.sum(publish_acks.c.records), 0)).where(
+            publish_acks.c.run_id == run_id
+        )
+        with self._engine.connect() as connection:
+            batches, records = connection.execute(query).one()
+        return int(batches), int(records)
 
     def record_ack(self, run_id: str, part: int, seq: int, records: int, body_sha256: str) -> None:
         """Remember an acknowledged batch; recording it again keeps the first record."""

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from settlement.adapters.db.tables import period_locks, runs
 from settlement.adapters.db.types import utc_now
-from settlement.domain.ports import PeriodsHeldError, RunRecord
+from settlement.domain.ports import PUBLISHING_LOCK, PeriodsHeldError, RunRecord
 
 RUNNING = "RUNNING"
 FINAL_STATES = ("SUCCEEDED", "FAILED")
@@ -29,16 +29,18 @@ class SqlRunRepository:
         """Record the run and lock all its periods in one transaction.
 
         Idempotent for the same ``run_id``. Raises ``PeriodsHeldError`` naming the holder when
-        another run holds any of the periods; a concurrent race on a lock row ends the same way
-        (the primary key on ``period_locks.period`` decides).
+        another run holds any of the periods, or, for a run that publishes, when another run
+        that publishes is running (:data:`PUBLISHING_LOCK`, a lock row of its own); a concurrent
+        race on a lock row ends the same way (the primary key on ``period_locks.period`` decides).
         """
         wanted = sorted(set(periods))
+        locks = wanted if dry_run else [*wanted, PUBLISHING_LOCK]
         try:
             with self._engine.begin() as connection:
                 existing = _select_run(connection, run_id)
                 if existing is not None:
                     return _record(existing)
-                _refuse_if_held(connection, run_id, wanted)
+                _refuse_if_held(connection, run_id, locks)
                 connection.execute(
                     insert(runs),
                     {
@@ -53,14 +55,14 @@ class SqlRunRepository:
                     },
                 )
                 connection.execute(
-                    insert(period_locks), [{"period": p, "run_id": run_id} for p in wanted]
+                    insert(period_locks), [{"period": p, "run_id": run_id} for p in locks]
                 )
         except IntegrityError:
             with self._engine.connect() as connection:
                 existing = _select_run(connection, run_id)
                 if existing is not None:
                     return _record(existing)
-                _refuse_if_held(connection, run_id, wanted)
+                _refuse_if_held(connection, run_id, locks)
             raise
         record = self.get_run(run_id)
         assert record is not None
@@ -116,15 +118,17 @@ def _select_run(connection: Connection, run_id: str) -> Row[Any] | None:
     return connection.execute(select(runs).where(runs.c.run_id == run_id)).first()
 
 
-def _refuse_if_held(connection: Connection, run_id: str, periods: list[str]) -> None:
+def _refuse_if_held(connection: Connection, run_id: str, locks: list[str]) -> None:
     held = connection.execute(
         select(period_locks.c.period, period_locks.c.run_id)
-        .where(period_locks.c.period.in_(periods))
+        .where(period_locks.c.period.in_(locks))
         .where(period_locks.c.run_id != run_id)
         .order_by(period_locks.c.period)
     ).all()
-    if held:
-        raise PeriodsHeldError(held[0].run_id, [row.period for row in held])
+    # A held period is named first: the overlap is what the operator must resolve.
+    periods = [row for row in held if row.period != PUBLISHING_LOCK] or held
+    if periods:
+        raise PeriodsHeldError(periods[0].run_id, [row.period for row in periods])
 
 
 def _record(row: Row[Any]) -> RunRecord:

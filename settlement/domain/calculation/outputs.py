@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import reduce
+from operator import or_
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
@@ -182,12 +184,23 @@ def dealer_summary(
     )
 
 
+# Core View books a record under these: a transaction whose line now has another of them is
+# reversed where it was published and published whole where it now is.
+BOOKED_UNDER = ("period", "dealer_id", "currency")
+
+
 def deltas(settled_lines: DataFrame, ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
     """What to publish (spec §5): new lines against the ledger rows of the run's periods.
 
     A record goes out when the transaction is new to the ledger, when its settled status
     changes, or when its BASE or BONUS changes. A published transaction that no longer settles
     gets the reversing delta and new values 0. A ledger row already reversed counts as 0.
+
+    A transaction that now settles under another period, dealer or currency
+    (:data:`BOOKED_UNDER`) than it was published under (a multi-period run where its batch
+    moved it) gets two records: the reversal of what was published, booked where it was
+    (``ledger_entry`` false: the ledger row follows the second record), then its new line
+    whole. A single record would net the two under the new place only.
     """
     identity = (
         "period",
@@ -212,6 +225,7 @@ def deltas(settled_lines: DataFrame, ledger: DataFrame, periods: Sequence[str]) 
             "base_amount",
             "bonus_amount",
             "settled",
+            F.lit(True).alias("ledger_entry"),
         ).select(*column_names(DELTAS_SCHEMA))
     old = published.select(
         F.col("transaction_id").alias("old_transaction_id"),
@@ -221,29 +235,79 @@ def deltas(settled_lines: DataFrame, ledger: DataFrame, periods: Sequence[str]) 
         F.when(F.col("settled"), F.col("bonus_amount")).otherwise(_zero()).alias("old_bonus"),
     )
     joined = new.join(old, F.col("transaction_id") == F.col("old_transaction_id"), "full_outer")
-    base_delta = F.coalesce(F.col("base_amount"), _zero()) - F.coalesce(F.col("old_base"), _zero())
-    bonus_delta = F.coalesce(F.col("bonus_amount"), _zero()) - F.coalesce(
-        F.col("old_bonus"), _zero()
+    moved = F.col("settled").isNotNull() & F.col("old_transaction_id").isNotNull()
+    moved = moved & reduce(or_, [F.col(c) != F.col(f"old_{c}") for c in BOOKED_UNDER])
+    records = F.when(moved, F.array(_reversal_of_old(identity), _new_line_whole(identity)))
+    return (
+        joined.select(F.inline(records.otherwise(F.array(_net_change(identity)))))
+        .filter(F.col("publish"))
+        .select(*column_names(DELTAS_SCHEMA))
     )
-    frame = joined.select(
-        F.coalesce("transaction_id", "old_transaction_id").alias("transaction_id"),
-        *(F.coalesce(c, f"old_{c}").alias(c) for c in identity),
-        _money(base_delta).alias("base_delta"),
-        _money(bonus_delta).alias("bonus_delta"),
+
+
+def _delta_record(
+    transaction_id: Column,
+    identity: dict[str, Column],
+    new_amounts: tuple[Column, Column],
+    old_amounts: tuple[Column, Column],
+    *,
+    settled: Column,
+    ledger_entry: bool,
+    publish: Column,
+) -> Column:
+    base_delta = _money(new_amounts[0] - old_amounts[0])
+    bonus_delta = _money(new_amounts[1] - old_amounts[1])
+    changed = (base_delta != 0) | (bonus_delta != 0)
+    return F.struct(
+        transaction_id.alias("transaction_id"),
+        *(value.alias(name) for name, value in identity.items()),
+        base_delta.alias("base_delta"),
+        bonus_delta.alias("bonus_delta"),
         _money(base_delta + bonus_delta).alias("delta"),
-        F.coalesce("base_amount", _zero()).alias("base_amount"),
-        F.coalesce("bonus_amount", _zero()).alias("bonus_amount"),
-        F.col("settled").isNotNull().alias("settled"),
-        F.col("old_transaction_id").isNull().alias("is_new"),
-        F.col("old_settled").alias("old_settled"),
+        _money(new_amounts[0]).alias("base_amount"),
+        _money(new_amounts[1]).alias("bonus_amount"),
+        settled.alias("settled"),
+        F.lit(ledger_entry).alias("ledger_entry"),
+        (publish | changed).alias("publish"),
     )
-    publish = (
-        F.col("is_new")
-        | (F.col("old_settled") != F.col("settled"))
-        | (F.col("base_delta") != 0)
-        | (F.col("bonus_delta") != 0)
+
+
+def _net_change(identity: Sequence[str]) -> Column:
+    """One record: the new values against what was published (either side may be absent)."""
+    settled = F.col("settled").isNotNull()
+    return _delta_record(
+        F.coalesce("transaction_id", "old_transaction_id"),
+        {c: F.coalesce(c, f"old_{c}") for c in identity},
+        (F.coalesce("base_amount", _zero()), F.coalesce("bonus_amount", _zero())),
+        (F.coalesce("old_base", _zero()), F.coalesce("old_bonus", _zero())),
+        settled=settled,
+        ledger_entry=True,
+        publish=F.col("old_transaction_id").isNull() | (F.col("old_settled") != settled),
     )
-    return frame.filter(publish).select(*column_names(DELTAS_SCHEMA))
+
+
+def _reversal_of_old(identity: Sequence[str]) -> Column:
+    return _delta_record(
+        F.col("old_transaction_id"),
+        {c: F.col(f"old_{c}") for c in identity},
+        (_zero(), _zero()),
+        (F.col("old_base"), F.col("old_bonus")),
+        settled=F.lit(False),
+        ledger_entry=False,
+        publish=F.col("old_settled"),
+    )
+
+
+def _new_line_whole(identity: Sequence[str]) -> Column:
+    return _delta_record(
+        F.col("transaction_id"),
+        {c: F.col(c) for c in identity},
+        (F.col("base_amount"), F.col("bonus_amount")),
+        (_zero(), _zero()),
+        settled=F.lit(True),
+        ledger_entry=True,
+        publish=F.lit(True),
+    )
 
 
 __all__ = [

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lambdas import open_run, record_failure, validate_batches
+from lambdas import open_run, publish, record_failure, validate_batches
 from settlement.bootstrap import Adapters
 from settlement.domain.ports import PeriodsHeldError
 from tests.fixtures.workflow import FakeCalculation, put_batch, sale
@@ -52,6 +52,57 @@ def test_an_opened_run_is_marked_failed_and_its_periods_released(workspace: Adap
     report = workspace.store.read_json("runs/r1/run_report.json")
     assert report["state"] == "FAILED"
     assert "out of memory" in report["error"]
+
+
+def test_a_commit_whose_answer_was_lost_is_found_and_the_ledger_brought_in_line(
+    workspace: Adapters,
+) -> None:
+    # GIVEN a reconciled run that Core View committed, though the answer never arrived
+    put_batch(workspace.store, "b1", [sale(1), sale(2)])
+    context = validate_batches.handle(
+        {"run_id": "r1", "request": {"periods": ["2026-10"]}}, workspace
+    )
+    open_run.handle(context, workspace)
+    FakeCalculation()(None, store_root=workspace.store.root_uri, run_id="r1", periods=["2026-10"])
+    publish.handle({"action": "announce", "run_id": "r1"}, workspace)
+    publish.handle({"action": "part", "run_id": "r1", "part": 0}, workspace)
+    publish.handle({"action": "commit", "run_id": "r1"}, workspace)
+    state = {
+        **context,
+        "reconciliation": {"parts": [0]},
+        "failure": lambda_failure("CoreViewUnavailableError", "commit: connection dropped"),
+    }
+    # WHEN the failure is recorded
+    result = record_failure.handle({"run_id": "r1", "state": state}, workspace)
+    # THEN Core View was asked, and the ledger holds what it committed: no second publication
+    assert {entry.transaction_id for entry in workspace.database.ledger.entries()} == {"T1", "T2"}
+    assert "the ledger was updated" in result["cause"]
+
+
+def test_a_run_failed_before_publishing_does_not_ask_core_view(workspace: Adapters) -> None:
+    # GIVEN a run that failed in the calculation (nothing reconciled, nothing sent)
+    open_run.handle({"run_id": "r1", "periods": ["2026-10"]}, workspace)
+    state = {"run_id": "r1", "failure": lambda_failure("CalculationMissingError", "no output")}
+    # WHEN its failure is recorded THEN nothing was committed and the ledger is untouched
+    result = record_failure.handle({"run_id": "r1", "state": state}, workspace)
+    assert workspace.database.ledger.entries() == []
+    assert "committed" not in result["cause"]
+
+
+def test_a_run_failed_mid_publish_reports_what_core_view_holds_uncommitted(
+    workspace: Adapters,
+) -> None:
+    # GIVEN a run that failed while publishing, after Core View acknowledged two batches
+    open_run.handle({"run_id": "r1", "periods": ["2026-10"]}, workspace)
+    workspace.database.acks.record_ack("r1", 0, 0, 5000, "a" * 64)
+    workspace.database.acks.record_ack("r1", 0, 1, 120, "b" * 64)
+    state = {"run_id": "r1", "failure": lambda_failure("CoreViewUnavailableError", "503")}
+    # WHEN its failure is recorded
+    record_failure.handle({"run_id": "r1", "state": state}, workspace)
+    # THEN the report says nothing was published (booked) yet names what Core View holds
+    report = workspace.store.read_json("runs/r1/run_report.json")
+    assert (report["published_to_core_view"], report["records"]) == (False, 0)
+    assert report["acknowledged_by_core_view"] == {"batches": 2, "records": 5120}
 
 
 def test_a_plain_text_cause_is_kept() -> None:

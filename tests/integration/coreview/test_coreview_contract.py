@@ -148,6 +148,19 @@ def test_commit_answers_what_core_view_stored(coreview_server: ServerHandle) -> 
         client.put_batch("r1", 1, 0, records[:1])
 
 
+def test_the_client_tells_whether_core_view_committed_a_run(
+    coreview_server: ServerHandle,
+) -> None:
+    """GIVEN an unknown run, then an announced one WHEN asked THEN not committed; WHEN the run
+    is committed THEN committed (what record_failure asks when a commit's answer was lost)."""
+    client = http_client(coreview_server.url)
+    assert client.was_committed("r-unknown") is False
+    announce_run("r2", ["2026-10"], RunFigures(0), client)
+    assert client.was_committed("r2") is False
+    commit_run("r2", RunFigures(0), client)
+    assert client.was_committed("r2") is True
+
+
 def test_openapi_document_lists_the_servers_routes(coreview_server: ServerHandle) -> None:
     """GIVEN docs/core-view.openapi.yaml WHEN compared with the server THEN same paths and
     methods (the contract and the local server do not drift apart)."""

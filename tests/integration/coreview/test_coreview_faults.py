@@ -110,6 +110,9 @@ class StopAfter:
     def commit(self, run_id: str, summary: RunFigures) -> CommitReceipt:
         raise AssertionError("a killed publish never commits")
 
+    def was_committed(self, run_id: str) -> bool:
+        return self.inner.was_committed(run_id)
+
 
 @pytest.mark.parametrize("kill", ["after_acks", "stopped_thread"])
 def test_killed_publish_redriven_ends_exact(

@@ -239,6 +239,23 @@ def test_a_batch_id_spark_cannot_read_as_a_file_name_stops_the_run_naming_it(
     ]
 
 
+def test_with_copy_to_the_run_lists_and_validates_its_own_copy(store: DataStore) -> None:
+    # GIVEN a valid batch
+    data = csv_bytes(2)
+    put_batch(store, "b1", data)
+    # WHEN collected for a run that keeps copies
+    [batch] = collect_batches(store, ["2026-10"], copy_to="runs/r1/input/batches")
+    # THEN the batch is the copy, which holds the validated bytes, and names where it arrived
+    assert (batch.key, batch.incoming_key) == (
+        "runs/r1/input/batches/b1.csv",
+        "incoming/transactions/b1.csv",
+    )
+    # AND sending the batch again changes the incoming file, not what the run reads
+    store.write_bytes("incoming/transactions/b1.csv", csv_bytes(3))
+    assert store.read_bytes(batch.key) == data
+    assert hashlib.sha256(store.read_bytes(batch.key)).hexdigest() == batch.sha256
+
+
 def test_a_period_without_batches_yields_no_batches(store: DataStore) -> None:
     assert collect_batches(store, ["2026-10"]) == []
 
@@ -271,4 +288,5 @@ def test_batches_document_follows_the_architecture_contract(store: DataStore) ->
         "sha256",
         "row_count",
         "source",
+        "incoming_key",
     }

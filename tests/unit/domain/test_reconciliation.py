@@ -16,6 +16,7 @@ from settlement.domain.reconciliation import (
     delta_stats,
     line_totals,
     reconcile,
+    summary_deltas,
     summary_totals,
 )
 
@@ -37,6 +38,9 @@ LINES = pa.RecordBatch.from_pydict(
 )
 SUMMARY = pa.RecordBatch.from_pydict(
     {
+        "period": ["2026-10", "2026-10"],
+        "dealer_id": ["D1", "D2"],
+        "delta": money("1950.03", "10.00"),
         "currency": ["EUR", "GBP"],
         "base_total": money("3300.02", "10.00"),
         "bonus_total": money("900.01", "0.00"),
@@ -46,10 +50,12 @@ SUMMARY = pa.RecordBatch.from_pydict(
 )
 
 
-def deltas(*rows: tuple[str, str, str, str]) -> pa.RecordBatch:
+def deltas(*rows: tuple[str, str, str, str], period: str = "2026-10") -> pa.RecordBatch:
     currency, base, bonus, delta = zip(*rows, strict=True)
     return pa.RecordBatch.from_pydict(
         {
+            "period": [period] * len(rows),
+            "dealer_id": ["D1" if c == "EUR" else "D2" for c in currency],
             "currency": list(currency),
             "base_delta": money(*base),
             "bonus_delta": money(*bonus),
@@ -124,6 +130,7 @@ def run(
         lines=line_totals([LINES]),
         summary=summary_totals([summary]),
         deltas=delta_stats(delta_batches),
+        summary_booked=summary_deltas([summary]),
     )
 
 
@@ -145,9 +152,14 @@ def test_a_consistent_run_reconciles_and_lists_its_parts() -> None:
 
 
 def test_no_deltas_means_no_parts_to_publish() -> None:
+    # GIVEN an unchanged re-run: nothing to publish, and the summary's deltas are 0
     calculation = copy.deepcopy(CALCULATION)
     calculation["deltas"] = {"records": 0, "parts": [], "totals": []}
-    assert run(calculation, delta_batches=[]).parts == []
+    unchanged = SUMMARY.set_column(
+        SUMMARY.schema.get_field_index("delta"), "delta", money("0.00", "0.00")
+    )
+    # WHEN reconciled THEN there is no part to publish
+    assert run(calculation, summary=unchanged, delta_batches=[]).parts == []
 
 
 def mutated(path: list[Any], value: Any) -> dict[str, Any]:
@@ -184,7 +196,9 @@ def test_each_mismatch_is_named(calculation: dict[str, Any], message: str) -> No
 
 
 def test_a_summary_that_does_not_add_up_to_the_lines_is_refused() -> None:
-    summary = SUMMARY.set_column(4, "total", money("1950.04", "10.00"))
+    summary = SUMMARY.set_column(
+        SUMMARY.schema.get_field_index("total"), "total", money("1950.04", "10.00")
+    )
     with pytest.raises(
         ReconciliationError, match=re.escape("EUR total: dealer_summary 1950.04 ≠ lines 1950.03")
     ):
@@ -203,3 +217,18 @@ def test_a_batch_missing_from_the_counts_and_an_unknown_one_are_both_reported() 
     text = str(raised.value)
     assert "batch b3 is missing" in text
     assert "batch b2 was calculated but is not an input" in text
+
+
+def test_deltas_booked_under_another_period_than_the_summary_are_a_mismatch() -> None:
+    # GIVEN deltas whose per-currency totals agree, but one part books EUR under November
+    moved = [DELTAS[0], (1, deltas(("EUR", "-1800.00", "-450.00", "-2250.00"), period="2026-11"))]
+    moved.append((2, deltas(("GBP", "10.00", "0.00", "10.00"))))
+    calculation = copy.deepcopy(CALCULATION)
+    calculation["deltas"]["parts"] = [0, 1, 2]
+    # WHEN reconciled THEN both bookings are named with both figures
+    with pytest.raises(ReconciliationError) as error:
+        run(calculation, delta_batches=moved)
+    assert error.value.mismatches == [
+        "2026-10 D1 EUR delta: deltas/ 4200.03 ≠ dealer_summary 1950.03",
+        "2026-11 D1 EUR delta: deltas/ -2250.00 ≠ dealer_summary 0.00",
+    ]

@@ -179,7 +179,25 @@ def test_open_run_is_idempotent_and_refuses_a_held_period(database: Database) ->
     assert refused.value.holder_run_id == "r1"
     assert refused.value.periods == ["2026-10"]
     assert database.runs.get_run("r2") is None
-    database.runs.open_run("r3", ["2026-11"], dry_run=False, requested_by="ops")
+    database.runs.open_run("r3", ["2026-11"], dry_run=True, requested_by="ops")
+
+
+def test_runs_that_publish_go_one_at_a_time_dry_runs_alongside(database: Database) -> None:
+    """GIVEN r1 running to publish 2026-10
+    WHEN r2 asks to publish 2026-11 THEN it is refused naming r1 (both would read and write
+    the ledger); WHEN r3 asks for a dry run of 2026-11 THEN it opens; WHEN r1 ends THEN r2 opens."""
+    database.runs.open_run("r1", ["2026-10"], dry_run=False, requested_by="ops")
+    with pytest.raises(PeriodsHeldError) as refused:
+        database.runs.open_run("r2", ["2026-11"], dry_run=False, requested_by="ops")
+    assert (refused.value.holder_run_id, refused.value.periods) == ("r1", [])
+    assert "publishes and updates the ledger" in str(refused.value)
+    assert database.runs.get_run("r2") is None
+    database.runs.open_run("r3", ["2026-11"], dry_run=True, requested_by="ops")
+    database.runs.finish_run("r1", "SUCCEEDED", error=None, summary={})
+    database.runs.finish_run("r3", "SUCCEEDED", error=None, summary={})
+    assert (
+        database.runs.open_run("r2", ["2026-11"], dry_run=False, requested_by="ops").run_id == "r2"
+    )
 
 
 def test_finish_run_releases_the_periods(database: Database) -> None:

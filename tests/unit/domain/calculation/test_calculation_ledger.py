@@ -131,3 +131,41 @@ def test_a_dealer_settling_nothing_now_keeps_its_target_in_the_summary(
         D("130.00"),
         D("-130.00"),
     )
+
+
+def test_a_transaction_booked_elsewhere_now_is_reversed_where_it_was_and_published_whole(
+    spark: SparkSession,
+) -> None:
+    # GIVEN M1 and M2 published for October under D1; now M1's batch dates it in November and
+    # M2's names dealer D2, and both months are re-computed in one run
+    nov = "2026-11"
+    scenario = Scenario(
+        batches=[
+            Batch("oct", OCT, [tx("M2", dealer_id="D2")]),
+            Batch("nov", nov, [tx("M1", event_date="2026-11-05")]),
+        ],
+        ledger=[ledger_row("M1", OCT, "130.00", "5.00"), ledger_row("M2", OCT, "130.00", "0.00")],
+        periods=[OCT, nov],
+    )
+    # WHEN the run settles
+    frames = scenario.run(spark)
+    records = sorted(
+        (r.transaction_id, r.period, r.dealer_id, r.delta, r.settled, r.ledger_entry)
+        for r in frames.deltas.collect()
+    )
+    summary = {(r.period, r.dealer_id): r.delta for r in frames.dealer_summary.collect()}
+    frames.release()
+    # THEN each is reversed where it was booked and published whole where it is now; only the
+    # new record sets the ledger row
+    assert records == [
+        ("M1", OCT, "D1", D("-135.00"), False, False),
+        ("M1", nov, "D1", D("130.00"), True, True),
+        ("M2", OCT, "D1", D("-130.00"), False, False),
+        ("M2", OCT, "D2", D("130.00"), True, True),
+    ]
+    # AND the records add up to each dealer's and period's summary delta
+    assert summary == {
+        (OCT, "D1"): D("-265.00"),
+        (OCT, "D2"): D("130.00"),
+        (nov, "D1"): D("130.00"),
+    }
