@@ -238,9 +238,7 @@ def read_batches(spark: SparkSession, store: DataStore, batches: Sequence[BatchR
         _read_csv_group(spark, store, group, header)
         for header, group in _csv_groups(store, [b for b in batches if b.format == "csv"])
     ]
-    parquet = [b for b in batches if b.format == "parquet"]
-    if parquet:
-        frames.append(_read_parquet(spark, store, parquet))
+    frames += _read_parquet(spark, store, [b for b in batches if b.format == "parquet"])
     unknown = [b.batch_id for b in batches if b.format not in ("csv", "parquet")]
     if unknown:
         raise BatchFileError(f"batches in an unknown format: {unknown}")
@@ -307,8 +305,10 @@ def _read_csv_group(
     )
 
 
-def _read_parquet(spark: SparkSession, store: DataStore, batches: Sequence[BatchRef]) -> DataFrame:
-    """Parquet batches as text, one read per distinct file schema.
+def _read_parquet(
+    spark: SparkSession, store: DataStore, batches: Sequence[BatchRef]
+) -> list[DataFrame]:
+    """Parquet batches as text, one frame per distinct file schema.
 
     A batch may type its columns (a price as a double, an id as an integer, a column of nulls
     as the null type); Spark reads several files with the schema of one of them, so files
@@ -320,11 +320,7 @@ def _read_parquet(spark: SparkSession, store: DataStore, batches: Sequence[Batch
             schema = pq.read_schema(handle)
         _check_columns(batch, schema.names)
         groups.setdefault(tuple((f.name, str(f.type)) for f in schema), []).append(batch)
-    frames = [_read_parquet_group(spark, store, group) for group in groups.values()]
-    combined = frames[0]
-    for frame in frames[1:]:
-        combined = combined.unionByName(frame)
-    return combined
+    return [_read_parquet_group(spark, store, group) for group in groups.values()]
 
 
 def _read_parquet_group(
