@@ -200,18 +200,7 @@ def show(
     if as_json:
         typer.echo(json.dumps({"run": run_json(record), "report": report}, indent=2))
         return
-    if report is not None and record.dry_run and report.get("computed_delta_totals") is None:
-        report = {**report, "computed_delta_totals": _computed_delta_totals(adapters, run_id)}
     print_run(record, report)
-
-
-def _computed_delta_totals(adapters: Adapters, run_id: str) -> list[dict[str, Any]]:
-    """The delta totals the calculation wrote (for run reports older than their own copy)."""
-    key = f"runs/{run_id}/calculation.json"
-    if not adapters.store.exists(key):
-        return []
-    deltas = adapters.store.read_json(key).get("deltas") or {}
-    return list(deltas.get("totals", []))
 
 
 def run_json(record: RunRecord) -> dict[str, Any]:

@@ -107,22 +107,6 @@ def test_show_of_a_real_run_still_gives_what_was_published(workspace: Adapters) 
     assert "dry run)" not in shown
 
 
-def test_show_of_an_older_dry_run_report_reads_the_calculation(workspace: Adapters) -> None:
-    # GIVEN a dry run whose run_report.json predates computed_delta_totals
-    put_batch(workspace.store, "b1", [sale(1, price="1000.00"), sale(2, price="2000.00")])
-    _, out, _ = settle(workspace, "run", "--period", "2026-10", "--dry-run")
-    run_id = run_id_of(out)
-    key = f"runs/{run_id}/run_report.json"
-    report = workspace.store.read_json(key)
-    del report["computed_delta_totals"]
-    workspace.store.write_json(key, report)
-    # WHEN it is shown
-    _, shown, _ = settle(workspace, "show", run_id)
-    # THEN the totals come from runs/<run_id>/calculation.json
-    assert "Deltas that would publish (dry run)" in shown
-    assert "30.00" in shown
-
-
 # --------------------------------------------------------------------------- refused runs
 def _invalid_batch(workspace: Adapters) -> None:
     put_batch(workspace.store, "short", [sale(2), sale(3)])
