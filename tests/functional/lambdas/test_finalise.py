@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from lambdas import finalise, open_run, reconcile, validate_batches
 from settlement.bootstrap import Adapters
@@ -84,3 +89,43 @@ def test_timings_from_an_execution_history_span_first_entry_to_last_exit() -> No
 def test_local_executions_keep_the_recorded_timings() -> None:
     arn = "arn:aws:states:local:123456789012:execution:settlement:run-1"
     assert finalise.step_timings({"execution_arn": arn}, {"A": 1.5}) == {"A": 1.5}
+
+
+def test_the_reversal_of_a_moved_transaction_sets_no_ledger_row(workspace: Adapters) -> None:
+    # GIVEN a run whose deltas reverse T1 under September and publish it under October, the
+    # reversal lying in a later part than the new record
+    moved = {
+        "transaction_id": "T1", "dealer_id": "D1", "currency": "EUR", "market": "DE",
+        "event_type": "SALE", "original_transaction_id": None,
+    }  # fmt: skip
+    new = _delta_row(moved, "2026-10", Decimal("10.00"), settled=True, ledger_entry=True)
+    reversal = _delta_row(moved, "2026-09", Decimal("0.00"), settled=False, ledger_entry=False)
+    for part, row in ((0, new), (1, reversal)):
+        table = pa.Table.from_pylist([row], schema=DELTAS_ARROW_SCHEMA)
+        path = Path(workspace.store.path(f"runs/r1/deltas/part={part}/part-00000.parquet"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path)
+    # WHEN its deltas are applied to the ledger
+    finalise.apply_run_deltas(workspace, "r1")
+    # THEN the ledger row is the new record's, whatever order the parts are read in
+    [entry] = workspace.database.ledger.entries()
+    assert (entry.period, entry.base_amount, entry.settled) == ("2026-10", Decimal("10.00"), True)
+
+
+DELTAS_ARROW_SCHEMA = pa.schema(
+    [(name, pa.decimal128(18, 2) if "amount" in name or "delta" in name else pa.string())
+     for name in ("transaction_id", "period", "dealer_id", "currency", "base_delta",
+                  "bonus_delta", "delta", "base_amount", "bonus_amount", "market", "event_type",
+                  "original_transaction_id")]
+    + [("settled", pa.bool_()), ("ledger_entry", pa.bool_())]
+)  # fmt: skip
+
+
+def _delta_row(
+    identity: Mapping[str, object], period: str, base: Decimal, *, settled: bool, ledger_entry: bool
+) -> dict[str, object]:
+    zero = Decimal("0.00")
+    delta = base if settled else -Decimal("10.00")
+    return {**identity, "period": period, "base_delta": delta, "bonus_delta": zero,
+            "delta": delta, "base_amount": base, "bonus_amount": zero, "settled": settled,
+            "ledger_entry": ledger_entry}  # fmt: skip
