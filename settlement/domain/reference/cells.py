@@ -11,12 +11,14 @@ import re
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 
-from settlement.domain.reference.reading import Cell, Formula
+from settlement.domain.reference.reading import Cell, ErrorValue, Formula
 
-DECIMAL_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
-INTEGER_TEXT = re.compile(r"[+-]?\d+")
-DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
-PERIOD_TEXT = re.compile(r"(\d{4})-(\d{2})")
+# ASCII digits only: Python's \d also matches Arabic-Indic or full-width digits, which a
+# period would keep as written (and never match a run's 2026-10).
+DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+PERIOD_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 
 class CellError(ValueError):
@@ -131,5 +133,7 @@ def _decimal_from_text(raw: str) -> Decimal:
 
 
 def _refuse_formula(cell: Cell) -> None:
+    if isinstance(cell, ErrorValue):
+        raise CellError(f"Excel error cell ({cell.text}): fix the value in the workbook")
     if isinstance(cell, Formula):
         raise CellError(f"formula cell ({cell.text}): paste the values, not formulas")

@@ -30,7 +30,14 @@ class Formula:
     text: str
 
 
-Cell = str | int | float | Decimal | date | datetime | bool | Formula | None
+@dataclass(frozen=True)
+class ErrorValue:
+    """An Excel error cell (``#N/A``, ``#REF!``…): refused, it is not a value."""
+
+    text: str
+
+
+Cell = str | int | float | Decimal | date | datetime | bool | Formula | ErrorValue | None
 
 
 @dataclass
@@ -118,8 +125,14 @@ def _read_xlsx(file_name: str, data: bytes, sheet: str) -> Table:
     try:
         if not workbook.sheetnames:
             raise _unreadable(file_name, "the workbook has no sheet")
-        name = sheet if sheet in workbook.sheetnames else workbook.sheetnames[0]
-        numbered = list(_sheet_rows(workbook[name]))
+        # Excel's sheet names are case-insensitive: "Matrix" is the sheet named matrix.
+        named = [n for n in workbook.sheetnames if n.casefold() == sheet.casefold()]
+        name = named[0] if named else workbook.sheetnames[0]
+        worksheet = workbook[name]
+        # Read every cell, not the range the file declares: a stale <dimension> written by
+        # another tool would silently cut rows or columns off.
+        worksheet.reset_dimensions()
+        numbered = list(_sheet_rows(worksheet))
     finally:
         workbook.close()
     if not numbered:
@@ -139,8 +152,11 @@ def _sheet_rows(worksheet: object) -> Iterator[tuple[int, list[Cell]]]:
         number = 0
         for cell in cells:
             number = getattr(cell, "row", None) or number
-            if getattr(cell, "data_type", None) == "f":
+            kind = getattr(cell, "data_type", None)
+            if kind == "f":
                 values.append(Formula(str(cell.value)))
+            elif kind == "e":
+                values.append(ErrorValue(str(cell.value)))
             else:
                 values.append(cell.value)
         if number and _has_content(values):

@@ -202,4 +202,14 @@ CATALOGUE = [
         "ragged row", "targets", "t.csv", targets_csv("DE,D1,2026-10,4,extra"),
         2, None, "row has 5 fields, header has 4",
     ),
+    BadFile(
+        "period in non-ASCII digits", "targets", "t.csv", targets_csv("DE,D1,٢٠٢٦-١٠,4"),
+        2, "period", "not a period",
+    ),
+    BadFile(
+        "Excel error cell", "targets", "t.xlsx",
+        xlsx({"targets": [["market", "dealer_id", "period", "target_units"],
+                          ["DE", "#N/A", "2026-10", 4]]}),
+        2, "dealer_id", "Excel error cell (#N/A)",
+    ),
 ]  # fmt: skip

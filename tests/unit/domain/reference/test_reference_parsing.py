@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -87,6 +90,39 @@ def test_xlsx_first_sheet_is_used_without_a_named_one() -> None:
     data = xlsx({"Sheet1": [["market", "dealer_id", "period", "target_units"],
                             ["DE", 1001, excel_datetime(2026, 10, 1), 4.0]]})  # fmt: skip
     assert parse_targets("t.xlsx", data) == [TargetRow("DE", "1001", "2026-10", 4)]
+
+
+def test_xlsx_sheet_name_matches_whatever_its_case() -> None:
+    """GIVEN a workbook whose first sheet is old notes and whose second is named "Matrix"
+    WHEN parsed THEN the Matrix sheet is read (Excel's sheet names ignore case)."""
+    data = xlsx({"old": [MATRIX_COLUMNS, ["DE", "*", "*", "BASE", 0, 0.02, 0, "EUR",
+                                          excel_datetime(2026, 1, 1), None]],
+                 "Matrix": [MATRIX_COLUMNS, BASE_ROW]})  # fmt: skip
+    [row] = parse_matrix("m.xlsx", data)
+    assert row.rate == Decimal("0.04")
+
+
+def test_xlsx_rows_beyond_a_stale_declared_dimension_are_read() -> None:
+    """GIVEN a workbook whose sheet declares the range A1:J2 (a tool wrote a stale dimension)
+    but holds the five rows of the worked example WHEN parsed THEN all five are read, whole."""
+    rows = [MATRIX_COLUMNS, *([c.strip() or None for c in line.split(",")]
+                              for line in GOOD_MATRIX.decode().splitlines()[1:])]  # fmt: skip
+    data = _with_declared_dimension(xlsx({"matrix": rows}), "A1:J2")
+    parsed = parse_matrix("m.xlsx", data)
+    assert parsed == parse_matrix("matrix.csv", GOOD_MATRIX)
+
+
+def _with_declared_dimension(workbook: bytes, dimension: str) -> bytes:
+    source, target = zipfile.ZipFile(io.BytesIO(workbook)), io.BytesIO()
+    with zipfile.ZipFile(target, "w") as rewritten:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                content = re.sub(
+                    rb'<dimension ref="[^"]*"', f'<dimension ref="{dimension}"'.encode(), content
+                )
+            rewritten.writestr(item, content)
+    return target.getvalue()
 
 
 def test_xlsx_datetime_with_a_time_is_refused() -> None:
