@@ -105,8 +105,10 @@ def test_xlsx_sheet_name_matches_whatever_its_case() -> None:
 def test_xlsx_rows_beyond_a_stale_declared_dimension_are_read() -> None:
     """GIVEN a workbook whose sheet declares the range A1:J2 (a tool wrote a stale dimension)
     but holds the five rows of the worked example WHEN parsed THEN all five are read, whole."""
-    rows = [MATRIX_COLUMNS, *([c.strip() or None for c in line.split(",")]
-                              for line in GOOD_MATRIX.decode().splitlines()[1:])]  # fmt: skip
+    rows: list[list[Any]] = [MATRIX_COLUMNS]
+    rows += (
+        [c.strip() or None for c in line.split(",")] for line in GOOD_MATRIX.decode().split()[1:]
+    )
     data = _with_declared_dimension(xlsx({"matrix": rows}), "A1:J2")
     parsed = parse_matrix("m.xlsx", data)
     assert parsed == parse_matrix("matrix.csv", GOOD_MATRIX)
