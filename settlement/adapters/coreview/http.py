@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -226,7 +227,7 @@ class HttpCoreViewClient:
                     seconds = parsedate_to_datetime(value).timestamp() - time.time()
                 except (TypeError, ValueError):
                     seconds = None
-        if seconds is None:
+        if seconds is None or math.isnan(seconds):
             return self._retry.backoff(attempt)
         return min(max(seconds, 0.0), self._retry.max_retry_after)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 
@@ -32,10 +33,12 @@ class TokenSource:
         """The token, fetching the secret on first call (thread-safe)."""
         with self._lock:
             if self._resolved is None:
-                self._resolved = self._fetch() if self._secret_arn else self._token
-            if not self._resolved:
-                raise ValueError("no Core View token configured (coreview_token or its secret)")
+                token = (self._fetch() if self._secret_arn else self._token).strip()
+                self._resolved = _checked(token, self._source())
             return self._resolved
+
+    def _source(self) -> str:
+        return f"secret {self._secret_arn}" if self._secret_arn else "coreview_token"
 
     def _fetch(self) -> str:
         import boto3
@@ -48,6 +51,23 @@ class TokenSource:
                 f"cannot read the Core View token secret {self._secret_arn}: {type(error).__name__}"
             ) from None
         return _token_from_secret(secret)
+
+
+# What an HTTP header value may carry (RFC 9110 token68 and the like): visible ASCII, no space.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
+
+
+def _checked(token: str, source: str) -> str:
+    """The token, or an error that names where it came from but never shows it: a token with
+    a line break inside would otherwise end up, whole, in the HTTP library's error message."""
+    if not token:
+        raise ValueError("no Core View token configured (coreview_token or its secret)")
+    if not _HEADER_SAFE.fullmatch(token):
+        raise ValueError(
+            f"the Core View token from {source} holds characters an HTTP header cannot carry "
+            "(spaces, line breaks or non-ASCII): set it again"
+        )
+    return token
 
 
 def _token_from_secret(secret: str) -> str:

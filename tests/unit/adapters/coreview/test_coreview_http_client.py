@@ -133,6 +133,19 @@ def test_429_waits_for_retry_after(retry_after: str, expected: float) -> None:
     assert sleeps == [expected]
 
 
+def test_a_retry_after_that_is_not_a_number_of_seconds_falls_back_to_the_backoff() -> None:
+    """GIVEN a 429 with Retry-After "nan" WHEN put THEN the client backs off as usual (sleeping
+    NaN seconds would have raised) and the retry succeeds."""
+    too_many = (429, {"Retry-After": "nan"}, {"error": "too_many_requests", "message": "x"})
+    script = ScriptedCoreView(too_many, OK)
+    sleeps: list[float] = []
+
+    client_for(script, sleeps).put_run("r1", _header())
+
+    assert len(sleeps) == 1
+    assert 0 <= sleeps[0] <= 0.1  # the first backoff: uniform(0, base_delay)
+
+
 def test_429_with_an_http_date() -> None:
     """GIVEN Retry-After as an HTTP date 3 s ahead WHEN put THEN the sleep is about 3 s."""
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
@@ -201,6 +214,31 @@ def test_token_never_reaches_logs_reprs_or_errors(caplog: pytest.LogCaptureFixtu
     ]
     assert len(caplog.records) >= 2
     assert not [text for text in seen if SECRET in text]
+
+
+def test_a_trailing_line_break_of_the_token_is_trimmed() -> None:
+    """GIVEN a token pasted with its line break WHEN the client sends THEN the token is sent."""
+    script = ScriptedCoreView(OK)
+    client = HttpCoreViewClient(
+        "http://cv.test", TokenSource(f"{SECRET}\n"), transport=httpx.MockTransport(script)
+    )
+    client.put_run("r1", _header())
+    assert script.requests[0].headers["authorization"] == f"Bearer {SECRET}"
+
+
+@pytest.mark.parametrize("stored", [f"{SECRET}\r\nX-Injected: 1", f"{SECRET} {SECRET}"])
+def test_a_token_a_header_cannot_carry_is_refused_without_showing_it(stored: str) -> None:
+    """GIVEN a configured token with a line break or a space inside WHEN the client sends
+    THEN it refuses before any request, naming where the token came from, never the token
+    (the HTTP library's own error would have quoted the whole header)."""
+    script = ScriptedCoreView(OK)
+    client = HttpCoreViewClient(
+        "http://cv.test", TokenSource(stored), transport=httpx.MockTransport(script)
+    )
+    with pytest.raises(ValueError, match="coreview_token holds characters") as refused:
+        client.put_run("r1", _header())
+    assert SECRET not in str(refused.value)
+    assert script.requests == []
 
 
 def test_token_from_secrets_manager_is_fetched_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
