@@ -18,7 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lambdas.finalise import apply_run_deltas, step_timings, write_run_report
+from lambdas.publish import expected_figures
+from lambdas.reconcile import read_calculation
 from settlement.bootstrap import Adapters
+from settlement.domain.publishing import describe_differences
 
 COREVIEW_QUESTION_SECONDS = 45.0  # of the Lambda's 2 minutes
 ERROR_HINTS = {
@@ -95,12 +98,14 @@ def describe_failure(failure: dict[str, Any]) -> tuple[str, str]:
 def _committed(
     adapters: Adapters, run_id: str, state: dict[str, Any], cause: str, *, dry_run: bool
 ) -> tuple[bool, str]:
-    """Whether Core View committed the run, and the cause to report.
+    """Whether Core View committed the run with our figures, and the cause to report.
 
-    The commit's answer is in the state when it arrived. A run that failed after reconciling
-    (announcing, publishing, committing) may still have been committed with the answer lost
-    (the connection dropped after Core View stored the commit): Core View is asked, since a
-    new run would otherwise publish the committed deltas a second time.
+    The commit's answer is in the state when it arrived (and matched: a mismatch fails the
+    step). A run that failed after reconciling (announcing, publishing, committing) may still
+    have been committed with the answer lost (the connection dropped after Core View stored
+    it): Core View is asked, since a new run would otherwise publish the committed deltas a
+    second time. A commit with other figures than ours updates nothing: Core View holds
+    something else than the deltas, so neither the ledger nor a re-run can be trusted to fix it.
     """
     if dry_run:
         return False, cause
@@ -108,18 +113,35 @@ def _committed(
         return True, cause
     if "reconciliation" not in state:
         return False, cause  # failed before anything was sent to Core View
+    return _committed_with_our_figures(adapters, run_id, cause)
+
+
+def _committed_with_our_figures(adapters: Adapters, run_id: str, cause: str) -> tuple[bool, str]:
     # Bounded: the client's own retries could outlast this Lambda when Core View is down.
     pool = ThreadPoolExecutor(max_workers=1)
     try:
-        answer = pool.submit(adapters.coreview.was_committed, run_id)
-        return answer.result(timeout=COREVIEW_QUESTION_SECONDS), cause
+        answer = pool.submit(adapters.coreview.committed_figures, run_id)
+        committed = answer.result(timeout=COREVIEW_QUESTION_SECONDS)
     except Exception as problem:  # the original failure stays the headline
         return False, (
-            f"{cause}; could not ask Core View whether it committed run {run_id} ({problem}): "
-            "check with the Core View team before any new run of these periods"
+            f"{cause}; could not ask Core View whether it committed run {run_id} "
+            f"({type(problem).__name__}: {problem}): check with the Core View team before any "
+            "new run of these periods"
         )
     finally:
         pool.shutdown(wait=False)
+    if committed is None:
+        return False, cause
+    store = adapters.store
+    ours = expected_figures(store, run_id, read_calculation(store, run_id))
+    differences = describe_differences(ours, committed)
+    if differences:
+        return False, (
+            f"{cause}; Core View committed run {run_id} with other figures than ours "
+            f"({'; '.join(differences)}): the ledger was NOT updated; do not re-run these "
+            "periods, open an incident with the Core View team"
+        )
+    return True, cause
 
 
 def _bring_ledger_in_line(adapters: Adapters, run_id: str, cause: str) -> str:

@@ -359,8 +359,8 @@ class CoreViewClient(Protocol):
     def commit(self, run_id: str, summary: RunFigures) -> CommitReceipt:
         """Close the run; Core View answers its own figures."""
 
-    def was_committed(self, run_id: str) -> bool:
-        """Whether Core View holds a commit of the run (a run it does not know: False)."""
+    def committed_figures(self, run_id: str) -> RunFigures | None:
+        """Core View's answer to the run's commit; None when it holds no commit of the run."""
 
 
 # --------------------------------------------------------------------------- use-cases

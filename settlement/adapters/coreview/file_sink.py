@@ -71,9 +71,12 @@ class FileSinkClient:
         _atomic_write(run_dir / "commit.json", _json_bytes(document))
         return CommitReceipt(run_id=run_id, figures=figures)
 
-    def was_committed(self, run_id: str) -> bool:
-        """Whether ``commit.json`` was written for the run."""
-        return (self._run_dir(run_id) / "commit.json").exists()
+    def committed_figures(self, run_id: str) -> RunFigures | None:
+        """The figures ``commit.json`` stored for the run (None before a commit)."""
+        path = self._run_dir(run_id) / "commit.json"
+        if not path.exists():
+            return None
+        return RunFigures.from_payload(json.loads(path.read_bytes())["stored"], where=str(path))
 
     def records(self, run_id: str) -> Iterator[DeltaRecord]:
         """Every stored record of ``run_id`` (by part, then seq)."""

@@ -175,15 +175,18 @@ class HttpCoreViewClient:
             raise CoreViewRejectedError(response.status_code, "bad_answer", str(error)) from None
         return CommitReceipt(run_id=run_id, figures=figures)
 
-    def was_committed(self, run_id: str) -> bool:
-        """``GET /v1/runs/{run_id}``: whether it carries a commit answer (404: never announced)."""
+    def committed_figures(self, run_id: str) -> RunFigures | None:
+        """``GET /v1/runs/{run_id}``: its commit answer (404, never announced: None)."""
         try:
             response = self._send("GET", f"/v1/runs/{quote(run_id, safe='')}", b"", {})
         except CoreViewRejectedError as error:
             if error.status == 404:
-                return False
+                return None
             raise
-        return response.json().get("committed") is not None
+        committed = response.json().get("committed")
+        if committed is None:
+            return None
+        return RunFigures.from_payload(committed["answer"], where="Core View's commit answer")
 
     # ------------------------------------------------------------------ retries
     def _send(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:

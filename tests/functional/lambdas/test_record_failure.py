@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from lambdas import open_run, publish, record_failure, validate_batches
 from settlement.bootstrap import Adapters
 from settlement.domain.ports import PeriodsHeldError
+from settlement.domain.publishing import CommitMismatchError
 from tests.fixtures.workflow import FakeCalculation, put_batch, sale
 
 
@@ -77,6 +79,34 @@ def test_a_commit_whose_answer_was_lost_is_found_and_the_ledger_brought_in_line(
     # THEN Core View was asked, and the ledger holds what it committed: no second publication
     assert {entry.transaction_id for entry in workspace.database.ledger.entries()} == {"T1", "T2"}
     assert "the ledger was updated" in result["cause"]
+
+
+def test_a_commit_with_other_figures_than_ours_leaves_the_ledger_alone(
+    workspace: Adapters, tmp_path: Path
+) -> None:
+    # GIVEN a reconciled run whose published batch Core View lost before committing
+    put_batch(workspace.store, "b1", [sale(1), sale(2)])
+    context = validate_batches.handle(
+        {"run_id": "r1", "request": {"periods": ["2026-10"]}}, workspace
+    )
+    open_run.handle(context, workspace)
+    FakeCalculation()(None, store_root=workspace.store.root_uri, run_id="r1", periods=["2026-10"])
+    publish.handle({"action": "announce", "run_id": "r1"}, workspace)
+    publish.handle({"action": "part", "run_id": "r1", "part": 0}, workspace)
+    (tmp_path / "home" / "coreview" / "r1" / "parts" / "0" / "batch-0.json").unlink()
+    with pytest.raises(CommitMismatchError) as mismatch:
+        publish.handle({"action": "commit", "run_id": "r1"}, workspace)
+    state = {
+        **context,
+        "reconciliation": {"parts": [0]},
+        "failure": lambda_failure("CommitMismatchError", str(mismatch.value)),
+    }
+    # WHEN the failure is recorded
+    result = record_failure.handle({"run_id": "r1", "state": state}, workspace)
+    # THEN the ledger is not told that Core View holds the deltas: it holds something else
+    assert workspace.database.ledger.entries() == []
+    assert "committed run r1 with other figures than ours" in result["cause"]
+    assert "records ours 2 theirs 0" in result["cause"]
 
 
 def test_a_run_failed_before_publishing_does_not_ask_core_view(workspace: Adapters) -> None:

@@ -148,17 +148,17 @@ def test_commit_answers_what_core_view_stored(coreview_server: ServerHandle) -> 
         client.put_batch("r1", 1, 0, records[:1])
 
 
-def test_the_client_tells_whether_core_view_committed_a_run(
+def test_the_client_reads_the_figures_core_view_committed(
     coreview_server: ServerHandle,
 ) -> None:
-    """GIVEN an unknown run, then an announced one WHEN asked THEN not committed; WHEN the run
-    is committed THEN committed (what record_failure asks when a commit's answer was lost)."""
+    """GIVEN an unknown run, then an announced one WHEN asked THEN no commit; WHEN the run is
+    committed THEN Core View's figures (what record_failure asks when an answer was lost)."""
     client = http_client(coreview_server.url)
-    assert client.was_committed("r-unknown") is False
+    assert client.committed_figures("r-unknown") is None
     announce_run("r2", ["2026-10"], RunFigures(0), client)
-    assert client.was_committed("r2") is False
+    assert client.committed_figures("r2") is None
     commit_run("r2", RunFigures(0), client)
-    assert client.was_committed("r2") is True
+    assert client.committed_figures("r2") == RunFigures(0)
 
 
 def test_openapi_document_lists_the_servers_routes(coreview_server: ServerHandle) -> None:

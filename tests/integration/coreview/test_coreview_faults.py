@@ -110,8 +110,8 @@ class StopAfter:
     def commit(self, run_id: str, summary: RunFigures) -> CommitReceipt:
         raise AssertionError("a killed publish never commits")
 
-    def was_committed(self, run_id: str) -> bool:
-        return self.inner.was_committed(run_id)
+    def committed_figures(self, run_id: str) -> RunFigures | None:
+        return self.inner.committed_figures(run_id)
 
 
 @pytest.mark.parametrize("kill", ["after_acks", "stopped_thread"])

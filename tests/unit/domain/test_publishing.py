@@ -40,7 +40,7 @@ class FakeCoreView:
         self.bodies: dict[tuple[str, int, int], bytes] = {}
         self.puts = 0
         self.answer_extra = answer_extra
-        self.committed: set[str] = set()
+        self.committed: dict[str, RunFigures] = {}
         self._lock = threading.Lock()
 
     def put_run(self, run_id: str, header: RunHeader) -> None:
@@ -57,11 +57,11 @@ class FakeCoreView:
     def commit(self, run_id: str, summary: RunFigures) -> CommitReceipt:
         figures = figures_of(self.records(run_id))
         figures = RunFigures(figures.records + self.answer_extra, figures.totals)
-        self.committed.add(run_id)
+        self.committed[run_id] = figures
         return CommitReceipt(run_id, figures)
 
-    def was_committed(self, run_id: str) -> bool:
-        return run_id in self.committed
+    def committed_figures(self, run_id: str) -> RunFigures | None:
+        return self.committed.get(run_id)
 
     def records(self, run_id: str) -> Iterator[DeltaRecord]:
         for (run, _, _), body in sorted(self.bodies.items()):
