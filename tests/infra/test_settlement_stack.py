@@ -326,6 +326,31 @@ def test_state_machine_substitutes_every_function_and_the_job(synthesized: Synth
     assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
 
 
+def lambda_tasks(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every Task of ``states`` (Map iterations included) that invokes a Lambda, by name."""
+    tasks: dict[str, dict[str, Any]] = {}
+    for name, state in states.items():
+        if state["Type"] == "Map":
+            tasks |= lambda_tasks(state["ItemProcessor"]["States"])
+        elif "FunctionName" in state.get("Parameters", {}):
+            tasks[name] = state
+    return tasks
+
+
+def test_no_task_times_out_before_its_lambda_does(synthesized: Synthesized) -> None:
+    # GIVEN each Lambda task of the definition and the deployed function it invokes
+    _, machine = synthesized.only("AWS::StepFunctions::StateMachine")
+    substitutions = machine["Properties"]["DefinitionSubstitutions"]
+    functions = synthesized.settlement_functions()
+    definition = json.loads((PROJECT_ROOT / "state_machine/settlement.asl.json").read_text())
+    for name, task in lambda_tasks(definition["States"]).items():
+        placeholder = task["Parameters"]["FunctionName"].removeprefix("${").removesuffix("}")
+        logical_id = substitutions[placeholder]["Fn::GetAtt"][0]
+        # THEN the task waits longer than the function may run: a task timed out while its
+        # invocation goes on would be retried alongside it (a second commit or ledger write)
+        assert task["TimeoutSeconds"] >= functions[logical_id]["Timeout"] + 30, name
+
+
 def test_state_machine_may_invoke_the_functions_and_run_the_job(synthesized: Synthesized) -> None:
     # GIVEN the state machine role policy WHEN read THEN it invokes the Lambdas and runs the job
     _, machine = synthesized.only("AWS::StepFunctions::StateMachine")
