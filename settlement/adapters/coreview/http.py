@@ -190,23 +190,24 @@ class HttpCoreViewClient:
 
     # ------------------------------------------------------------------ retries
     def _send(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        last_problem = ""
+        last_problem, delay = "", 0.0
         for attempt in range(self._retry.max_attempts):
+            if attempt:  # back off before a retry, never after the last attempt
+                self._pause(delay, method, path, last_problem)
             try:
                 response = self._http.request(method, path, content=body, headers=headers)
             except RETRYABLE_TRANSPORT_ERRORS as error:
-                last_problem = f"{type(error).__name__}"
-                self._pause(self._retry.backoff(attempt), method, path, last_problem)
+                last_problem, delay = type(error).__name__, self._retry.backoff(attempt)
                 continue
             if response.status_code < 300:
                 return response
             if response.status_code == 429:
                 last_problem = "429 too many requests"
-                self._pause(self._retry_after(response, attempt), method, path, last_problem)
+                delay = self._retry_after(response, attempt)
                 continue
             if response.status_code >= 500:
                 last_problem = f"{response.status_code} server error"
-                self._pause(self._retry.backoff(attempt), method, path, last_problem)
+                delay = self._retry.backoff(attempt)
                 continue
             raise _rejection(response)
         raise CoreViewUnavailableError(

@@ -109,13 +109,15 @@ def test_transient_failures_are_retried_with_bounded_full_jitter(
 
 
 def test_retries_are_bounded() -> None:
-    """GIVEN Core View always 502 WHEN put THEN CoreViewUnavailableError after max_attempts."""
+    """GIVEN Core View always 502 WHEN put THEN CoreViewUnavailableError after max_attempts,
+    with a back-off between attempts and none after the last."""
     script = ScriptedCoreView((502, {}, {"error": "bad_gateway", "message": "x"}))
     sleeps: list[float] = []
 
     with pytest.raises(CoreViewUnavailableError, match=re.escape("after 5 attempts (last: 502")):
         client_for(script, sleeps).put_run("r1", _header())
     assert len(script.requests) == 5
+    assert len(sleeps) == 4
 
 
 @pytest.mark.parametrize(
