@@ -58,10 +58,18 @@ def upload(
         raise fail(message) from None
     if result.created:
         console.print(f"{checked_kind} version {result.version_id}: {result.row_count} rows loaded")
-    else:
+    elif result.superseded_by is None:
         console.print(
             f"{checked_kind} version {result.version_id}: already loaded ({result.row_count} rows, "
             "same file)"
+        )
+    else:
+        typer.echo(
+            f"warning: this file is {checked_kind} version {result.version_id}, replaced since by "
+            f"version {result.superseded_by}, which stays active: an identical file is one "
+            "version. To make these values active again, upload them as a changed file (any "
+            "change, e.g. the order of the rows).",
+            err=True,
         )
 
 

@@ -90,9 +90,13 @@ class UploadResult:
     sha256: str
     file_name: str
     markets: tuple[str, ...] = ()
+    superseded_by: str | None = None
+    """For the same bytes seen before: a later version that replaced them, so they are NOT the
+    active ones (identical files are one version; see :func:`upload_reference`)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "superseded_by": self.superseded_by,
             "kind": self.kind,
             "version_id": self.version_id,
             "row_count": self.row_count,
@@ -142,7 +146,10 @@ def upload_reference(
     sha256 = hashlib.sha256(data).hexdigest()
     existing = repository.find_version(kind, sha256)
     if existing is not None:
-        return _result(existing, created=False)
+        # One version per file: S3 delivers an event at least once, maybe late, and a
+        # re-delivery must never turn an older file back into the active one.
+        later = _later_version(repository.list_versions(kind), existing)
+        return _result(existing, created=False, superseded_by=later)
     header = NewVersion(kind, file_name, sha256, uploaded_by, now or datetime.now(UTC))
     if kind == "matrix":
         stored, created = repository.add_matrix_version(header, parse_matrix(file_name, data))
@@ -153,7 +160,21 @@ def upload_reference(
     return _result(stored, created=created)
 
 
-def _result(version: VersionInfo, *, created: bool) -> UploadResult:
+def _later_version(versions: list[VersionInfo], version: VersionInfo) -> str | None:
+    """The newest version after ``version`` that replaced it (for the matrix: in one of its
+    markets), or None when ``version`` is still the active one."""
+    newer = [
+        later
+        for later in versions
+        if int(later.version_id) > int(version.version_id)
+        and (later.kind == "targets" or set(later.markets) & set(version.markets))
+    ]
+    return newer[-1].version_id if newer else None
+
+
+def _result(
+    version: VersionInfo, *, created: bool, superseded_by: str | None = None
+) -> UploadResult:
     return UploadResult(
         kind=version.kind,
         version_id=version.version_id,
@@ -162,6 +183,7 @@ def _result(version: VersionInfo, *, created: bool) -> UploadResult:
         sha256=version.sha256,
         file_name=version.file_name,
         markets=version.markets,
+        superseded_by=superseded_by,
     )
 
 

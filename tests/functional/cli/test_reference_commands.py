@@ -62,3 +62,21 @@ def test_a_bad_upload_lists_every_error_and_exits_non_zero(home: Path, tmp_path:
     assert "min_attainment" in err
     assert "bad.csv rejected with 2 error(s); nothing was loaded" in err
     assert json.loads(settle(home, "versions", "--json")[1]) == []
+
+
+def test_uploading_a_replaced_file_again_warns_that_it_stays_replaced(
+    home: Path, tmp_path: Path
+) -> None:
+    # GIVEN matrix A, then a corrected matrix B for the same market
+    first, corrected = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text(MATRIX)
+    corrected.write_text(MATRIX.replace("0.04", "0.05"))
+    settle(home, "upload", str(first), "--kind", "matrix")
+    settle(home, "upload", str(corrected), "--kind", "matrix")
+    # WHEN A is uploaded again
+    code, out, err = settle(home, "upload", str(first), "--kind", "matrix")
+    # THEN nothing changes, and the warning says B stays active and how to bring A's values back
+    assert code == 0
+    assert "already loaded" not in out
+    assert err.startswith("warning: this file is matrix version 1, replaced since by version 2")
+    assert "upload them as a changed file" in err

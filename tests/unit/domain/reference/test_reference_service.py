@@ -14,6 +14,7 @@ from settlement.adapters.storage import DataStore
 from settlement.domain.reference import MatrixRow, ReferenceUploadError, TargetRow
 from settlement.domain.reference.models import NewVersion, ReferenceKind, VersionInfo
 from settlement.domain.reference.service import (
+    UploadResult,
     export_snapshot,
     incoming_key,
     kind_of_incoming,
@@ -106,6 +107,29 @@ def test_upload_creates_a_version_once_per_file() -> None:
     assert second == replace(first, created=False)
     assert len(repository.versions) == 1
     assert repository.versions[0].uploaded_at == NOW
+
+
+def test_the_same_bytes_as_a_replaced_version_say_they_stay_replaced() -> None:
+    """GIVEN targets A, then B for the same dealers, then a matrix for FR only
+    WHEN A is uploaded again THEN no version is made and the answer names B as active;
+    the DE matrix, replaced in no market, again is just 'already loaded'."""
+    repository = InMemoryReferenceRepository()
+
+    def upload(kind: ReferenceKind, data: bytes) -> UploadResult:
+        return upload_reference(kind, "f.csv", data, uploaded_by="fin", repository=repository)
+
+    first = upload("targets", GOOD_TARGETS)
+    second = upload("targets", GOOD_TARGETS.replace(b"D1,2026-10,4", b"D1,2026-10,5"))
+    matrix = upload("matrix", GOOD_MATRIX)
+    upload("matrix", GOOD_MATRIX.replace(b"DE,", b"FR,"))
+    again = upload("targets", GOOD_TARGETS)
+    assert (again.created, again.version_id, again.superseded_by) == (
+        False,
+        first.version_id,
+        second.version_id,
+    )
+    assert upload("matrix", GOOD_MATRIX) == replace(matrix, created=False)
+    assert len(repository.versions) == 4
 
 
 @pytest.mark.parametrize("bad", CATALOGUE, ids=[bad.name for bad in CATALOGUE])
