@@ -89,8 +89,8 @@ def read_table(file_name: str, data: bytes, *, sheet: str) -> Table:
     return table
 
 
-def _unreadable(file_name: str, reason: str) -> UnreadableFileError:
-    return UnreadableFileError(UploadError(file_name, None, None, reason))
+def _unreadable(file_name: str, reason: str, *, row: int | None = None) -> UnreadableFileError:
+    return UnreadableFileError(UploadError(file_name, row, None, reason))
 
 
 def _read_csv(file_name: str, data: bytes) -> Table:
@@ -104,10 +104,14 @@ def _read_csv(file_name: str, data: bytes) -> Table:
     if "\x00" in text:
         raise _unreadable(file_name, "the file contains NUL bytes: not a text CSV file")
     records = csv.reader(io.StringIO(text, newline=""), strict=True)
+    numbered: list[tuple[int, list[str]]] = []
     try:
-        numbered = [(number, record) for number, record in enumerate(records, start=1)]
+        for record in records:
+            numbered.append((len(numbered) + 1, record))
     except csv.Error as error:
-        raise _unreadable(file_name, f"malformed CSV: {error}") from error
+        # The parser cannot say what follows a broken quote: this row is the one error.
+        row = len(numbered) + 1
+        raise _unreadable(file_name, f"malformed CSV: {error}", row=row) from error
     if not numbered:
         raise _unreadable(file_name, "the file contains no rows")
     header = _without_trailing_blanks([name.strip() for name in numbered[0][1]])

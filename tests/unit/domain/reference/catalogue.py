@@ -203,6 +203,11 @@ CATALOGUE = [
         2, None, "row has 5 fields, header has 4",
     ),
     BadFile(
+        "broken quoting", "matrix", "m.csv",
+        matrix_csv('DE,"3"x,PRIVATE,BASE,0,0.04,0,EUR,2026-01-01,'),
+        2, None, "malformed CSV",
+    ),
+    BadFile(
         "period in non-ASCII digits", "targets", "t.csv", targets_csv("DE,D1,٢٠٢٦-١٠,4"),
         2, "period", "not a period",
     ),
