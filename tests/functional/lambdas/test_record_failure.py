@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,17 @@ from settlement.bootstrap import Adapters
 from settlement.domain.ports import PeriodsHeldError
 from settlement.domain.publishing import CommitMismatchError
 from tests.fixtures.workflow import FakeCalculation, put_batch, sale
+
+
+def calculated_run(workspace: Adapters) -> dict[str, Any]:
+    """Run r1 validated, opened and calculated (two sales); its state context."""
+    put_batch(workspace.store, "b1", [sale(1), sale(2)])
+    context = validate_batches.handle(
+        {"run_id": "r1", "request": {"periods": ["2026-10"]}}, workspace
+    )
+    open_run.handle(context, workspace)
+    FakeCalculation()(None, store_root=workspace.store.root_uri, run_id="r1", periods=["2026-10"])
+    return context
 
 
 def lambda_failure(error: str, message: str) -> dict[str, str]:
@@ -60,12 +72,7 @@ def test_a_commit_whose_answer_was_lost_is_found_and_the_ledger_brought_in_line(
     workspace: Adapters,
 ) -> None:
     # GIVEN a reconciled run that Core View committed, though the answer never arrived
-    put_batch(workspace.store, "b1", [sale(1), sale(2)])
-    context = validate_batches.handle(
-        {"run_id": "r1", "request": {"periods": ["2026-10"]}}, workspace
-    )
-    open_run.handle(context, workspace)
-    FakeCalculation()(None, store_root=workspace.store.root_uri, run_id="r1", periods=["2026-10"])
+    context = calculated_run(workspace)
     publish.handle({"action": "announce", "run_id": "r1"}, workspace)
     publish.handle({"action": "part", "run_id": "r1", "part": 0}, workspace)
     publish.handle({"action": "commit", "run_id": "r1"}, workspace)
@@ -85,12 +92,7 @@ def test_a_commit_with_other_figures_than_ours_leaves_the_ledger_alone(
     workspace: Adapters, tmp_path: Path
 ) -> None:
     # GIVEN a reconciled run whose published batch Core View lost before committing
-    put_batch(workspace.store, "b1", [sale(1), sale(2)])
-    context = validate_batches.handle(
-        {"run_id": "r1", "request": {"periods": ["2026-10"]}}, workspace
-    )
-    open_run.handle(context, workspace)
-    FakeCalculation()(None, store_root=workspace.store.root_uri, run_id="r1", periods=["2026-10"])
+    context = calculated_run(workspace)
     publish.handle({"action": "announce", "run_id": "r1"}, workspace)
     publish.handle({"action": "part", "run_id": "r1", "part": 0}, workspace)
     (tmp_path / "home" / "coreview" / "r1" / "parts" / "0" / "batch-0.json").unlink()
@@ -146,12 +148,7 @@ def test_a_failure_after_core_view_committed_brings_the_ledger_in_line(
     workspace: Adapters,
 ) -> None:
     # GIVEN a run whose deltas Core View committed, then finalisation failed
-    put_batch(workspace.store, "b1", [sale(1), sale(2)])
-    context = validate_batches.handle(
-        {"run_id": "r1", "request": {"periods": ["2026-10"]}}, workspace
-    )
-    open_run.handle(context, workspace)
-    FakeCalculation()(None, store_root=workspace.store.root_uri, run_id="r1", periods=["2026-10"])
+    context = calculated_run(workspace)
     state = {
         **context,
         "commit": {"receipt": {"records": 2}},
