@@ -22,8 +22,10 @@ ERROR_STATUS_CODES = {400, 401, 404, 409, 413, 415, 422}
 
 def create_app(store: CoreViewStore, token: str) -> FastAPI:
     """The API over ``store``, accepting only ``Authorization: Bearer <token>``."""
+    if not token.strip():
+        raise ValueError("the local Core View needs a token (an empty one would accept 'Bearer ')")
     app = FastAPI(title="Core View (local)", version="1", openapi_url=None, docs_url=None)
-    expected_header = f"Bearer {token}".encode()
+    expected_token = token.encode()
 
     @app.exception_handler(CoreViewProblemError)
     async def problem_answer(_: Request, problem: CoreViewProblemError) -> JSONResponse:
@@ -31,8 +33,12 @@ def create_app(store: CoreViewStore, token: str) -> FastAPI:
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next):  # type: ignore[no-untyped-def]
-        given = request.headers.get("authorization", "").encode()
-        if request.url.path != "/health" and not hmac.compare_digest(given, expected_header):
+        # The scheme is case-insensitive (RFC 9110 §11.1); the token is compared exactly.
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        authorised = scheme.lower() == "bearer" and hmac.compare_digest(
+            given.encode(), expected_token
+        )
+        if request.url.path != "/health" and not authorised:
             return _error(401, "unauthorized", "missing or wrong bearer token")
         return await call_next(request)
 

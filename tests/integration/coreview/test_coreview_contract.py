@@ -29,7 +29,8 @@ from settlement.domain.publishing import (
     figures_of,
 )
 from settlement.local_coreview import FaultConfig, ServerHandle, serve_in_thread
-from settlement.local_coreview.store import CoreViewProblemError
+from settlement.local_coreview.app import create_app
+from settlement.local_coreview.store import CoreViewProblemError, CoreViewStore
 from tests.fixtures.coreview import TEST_TOKEN, http_client, make_delta_records
 
 REPO = Path(__file__).resolve().parents[3]
@@ -96,10 +97,15 @@ def test_invalid_record_is_422_naming_record_and_field(coreview_server: ServerHa
     }
 
 
-@pytest.mark.parametrize("token", [None, "wrong-token"])
-def test_missing_or_wrong_token_is_401(coreview_server: ServerHandle, token: str | None) -> None:
-    """GIVEN no token or a wrong one WHEN calling THEN 401 with the error body, nothing stored."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer wrong-token", f"Basic {TEST_TOKEN}", TEST_TOKEN]
+)
+def test_missing_or_wrong_token_is_401(
+    coreview_server: ServerHandle, authorization: str | None
+) -> None:
+    """GIVEN no token, a wrong one, or another scheme WHEN calling THEN 401 with the
+    error body, nothing stored."""
+    headers = {"Authorization": authorization} if authorization else {}
 
     answer = httpx.put(f"{coreview_server.url}/v1/runs/r1", json={}, headers=headers)
 
@@ -146,6 +152,19 @@ def test_commit_answers_what_core_view_stored(coreview_server: ServerHandle) -> 
     assert [json.loads(line) for line in lines] == [r.to_payload() for r in records]
     with pytest.raises(CoreViewConflictError, match="already committed"):
         client.put_batch("r1", 1, 0, records[:1])
+
+
+def test_the_bearer_scheme_is_case_insensitive(coreview_server: ServerHandle) -> None:
+    """GIVEN the right token under the scheme spelled 'bearer' WHEN calling THEN accepted."""
+    answer = httpx.get(
+        f"{coreview_server.url}/v1/runs/r-none", headers={"Authorization": f"bearer {TEST_TOKEN}"}
+    )
+    assert answer.status_code == 404  # past authentication: the run is unknown
+
+
+def test_the_local_core_view_refuses_to_start_without_a_token() -> None:
+    with pytest.raises(ValueError, match="needs a token"):
+        create_app(CoreViewStore(":memory:"), " ")
 
 
 def test_the_client_reads_the_figures_core_view_committed(
