@@ -182,7 +182,39 @@ def run_workflow(
         on_event=observe,
         state_machine_name="settlement",
     )
-    return runner.start(dict(request), name=name)
+    try:
+        return runner.start(dict(request), name=name)
+    except KeyboardInterrupt:
+        # No Catch runs for an interrupted process: record the failure as one would, so the
+        # run does not hold its periods (and the ledger lock) for ever.
+        abandon_run(adapters, name, "the local run was interrupted (Ctrl-C)")
+        raise
+
+
+class RunNotRunningError(Exception):
+    """Only a run still marked RUNNING can be abandoned."""
+
+
+def abandon_run(adapters: Adapters, run_id: str, cause: str) -> dict[str, Any]:
+    """Record a RUNNING run whose process ended without its failure handler as FAILED.
+
+    What the failure handler would have done: the run report, the run FAILED, its periods (and
+    the ledger lock) released; when it had reconciled, Core View is asked whether it committed
+    it (and the ledger brought in line if so). Only for a run whose process no longer runs.
+
+    Raises
+    ------
+    RunNotRunningError
+        The run is unknown or has already ended.
+    """
+    run = adapters.database.runs.get_run(run_id)
+    if run is None or run.state != "RUNNING":
+        found = "unknown" if run is None else run.state
+        raise RunNotRunningError(f"run {run_id} is {found}: only a RUNNING run can be abandoned")
+    state: dict[str, Any] = {"failure": {"Error": "Abandoned", "Cause": cause}}
+    if adapters.store.exists(f"runs/{run_id}/reconciliation.json"):
+        state["reconciliation"] = adapters.store.read_json(f"runs/{run_id}/reconciliation.json")
+    return record_failure.handle({"run_id": run_id, "state": state}, adapters)
 
 
 def _spark_factory(

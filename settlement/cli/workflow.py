@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run)
     app.command("runs")(runs)
     app.command("show")(show)
+    app.command("abandon")(abandon)
     app.command("demo")(demo)
 
 
@@ -201,6 +202,26 @@ def show(
         typer.echo(json.dumps({"run": run_json(record), "report": report}, indent=2))
         return
     print_run(record, report)
+
+
+def abandon(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to mark FAILED.")],
+    home: HomeOption = None,
+) -> None:
+    """Mark a RUNNING run whose process was killed as FAILED and release its periods.
+
+    Only for a run that no longer runs anywhere (its `settle run` was killed): what the
+    workflow's failure handler would have done, including asking Core View whether a run that
+    had reconciled was committed.
+    """
+    from state_machine.local import RunNotRunningError, abandon_run
+
+    adapters = build_adapters(settings_for(home))
+    try:
+        answer = abandon_run(adapters, run_id, "abandoned by the operator: its process had ended")
+    except RunNotRunningError as error:
+        raise fail(str(error)) from None
+    console.print(f"run {run_id} marked FAILED, its periods released: {answer['cause']}")
 
 
 def run_json(record: RunRecord) -> dict[str, Any]:

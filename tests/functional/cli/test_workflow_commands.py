@@ -184,3 +184,44 @@ def test_generate_accepts_home_and_keeps_a_relative_out_in_the_current_directory
     assert (here / "month" / "reference" / "matrix.csv").is_file()
     assert any((here / "month" / "transactions").iterdir())
     assert not (workspace.settings.home / "month").exists()
+
+
+# --------------------------------------------------------------------------- abandoned runs
+def test_abandon_releases_a_run_whose_process_was_killed(workspace: Adapters) -> None:
+    # GIVEN a run left RUNNING by a killed process, holding October and the ledger lock
+    open_run.handle({"run_id": "run-killed", "periods": ["2026-10"]}, workspace)
+    # WHEN the operator abandons it
+    code, out, _ = settle(workspace, "abandon", "run-killed")
+    # THEN it is FAILED, says why, and a new run may publish October
+    assert code == 0
+    assert "run-killed marked FAILED" in out
+    run = workspace.database.runs.get_run("run-killed")
+    assert run is not None
+    assert (run.state, "abandoned by the operator" in (run.error or "")) == ("FAILED", True)
+    open_run.handle({"run_id": "run-next", "periods": ["2026-10"]}, workspace)
+    # AND abandoning it again is refused in one line
+    again, _, err = settle(workspace, "abandon", "run-killed")
+    assert again == 1
+    assert error_line(err) == (
+        "error: run run-killed is FAILED: only a RUNNING run can be abandoned"
+    )
+
+
+def test_an_interrupted_local_run_releases_what_it_holds(workspace: Adapters) -> None:
+    # GIVEN a batch, and a calculation the operator interrupts (Ctrl-C)
+    put_batch(workspace.store, "b1", [sale(1)])
+
+    def interrupted(*_: Any, **__: Any) -> Any:
+        raise KeyboardInterrupt
+
+    # WHEN the local run is interrupted
+    with pytest.raises(KeyboardInterrupt):
+        state_machine.local.run_workflow(
+            workspace, {"periods": ["2026-10"]}, run_id="run-ctrl-c", calculate=interrupted
+        )
+    # THEN the run is FAILED and another run may take October and publish
+    run = workspace.database.runs.get_run("run-ctrl-c")
+    assert run is not None
+    assert run.state == "FAILED"
+    assert "interrupted" in (run.error or "")
+    open_run.handle({"run_id": "run-next", "periods": ["2026-10"]}, workspace)
