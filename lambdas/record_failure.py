@@ -50,6 +50,8 @@ def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
     runs = adapters.database.runs
     run = runs.get_run(run_id)
     if run is None:
+        # Refused before it opened: nothing will read the batch copies validation made.
+        adapters.store.delete_prefix(f"runs/{run_id}/input/batches")
         return {"run_id": run_id, "error": error, "cause": cause, "run_opened": False}
     committed, cause = _committed(adapters, run_id, state, cause, dry_run=run.dry_run)
     if committed:
@@ -101,18 +103,19 @@ def _committed(
     """Whether Core View committed the run with our figures, and the cause to report.
 
     The commit's answer is in the state when it arrived (and matched: a mismatch fails the
-    step). A run that failed after reconciling (announcing, publishing, committing) may still
-    have been committed with the answer lost (the connection dropped after Core View stored
-    it): Core View is asked, since a new run would otherwise publish the committed deltas a
-    second time. A commit with other figures than ours updates nothing: Core View holds
-    something else than the deltas, so neither the ledger nor a re-run can be trusted to fix it.
+    step). A run that failed after publishing every part (``published``: in or after the
+    commit) may still have been committed with the answer lost (the connection dropped after
+    Core View stored it): Core View is asked, since a new run would otherwise publish the
+    committed deltas a second time. A commit with other figures than ours updates nothing:
+    Core View holds something else than the deltas, so neither the ledger nor a re-run can be
+    trusted to fix it.
     """
     if dry_run:
         return False, cause
     if "commit" in state:
         return True, cause
-    if "reconciliation" not in state:
-        return False, cause  # failed before anything was sent to Core View
+    if "published" not in state:
+        return False, cause  # the commit goes out only once every part was published
     return _committed_with_our_figures(adapters, run_id, cause)
 
 

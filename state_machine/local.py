@@ -213,7 +213,8 @@ def abandon_run(adapters: Adapters, run_id: str, cause: str) -> dict[str, Any]:
         raise RunNotRunningError(f"run {run_id} is {found}: only a RUNNING run can be abandoned")
     state: dict[str, Any] = {"failure": {"Error": "Abandoned", "Cause": cause}}
     if adapters.store.exists(f"runs/{run_id}/reconciliation.json"):
-        state["reconciliation"] = adapters.store.read_json(f"runs/{run_id}/reconciliation.json")
+        # It may have died while committing: let the failure handler ask Core View.
+        state["published"] = {"all_parts_published": "unknown"}
     return record_failure.handle({"run_id": run_id, "state": state}, adapters)
 
 

@@ -31,8 +31,11 @@ def lambda_failure(error: str, message: str) -> dict[str, str]:
 
 
 def test_a_run_that_never_opened_releases_nothing(workspace: Adapters) -> None:
-    # GIVEN a running run holding October, and a second execution refused at the lock
+    # GIVEN a running run holding October, and a second execution (its batches copied at
+    # validation) refused at the lock
     open_run.handle({"run_id": "holder", "periods": ["2026-10"]}, workspace)
+    put_batch(workspace.store, "b1", [sale(1)])
+    validate_batches.handle({"run_id": "late", "request": {"periods": ["2026-10"]}}, workspace)
     message = "periods 2026-10 are held by running run holder"
     state = {
         "run_id": "late",
@@ -41,10 +44,11 @@ def test_a_run_that_never_opened_releases_nothing(workspace: Adapters) -> None:
     }
     # WHEN the refused execution records its failure
     result = record_failure.handle({"run_id": "late", "state": state}, workspace)
-    # THEN the holder keeps its lock, and the cause names the holder
+    # THEN the holder keeps its lock, the cause names the holder, and no batch copy is left
     assert result["error"] == "PeriodsHeldError"
     assert "held by running run holder" in result["cause"]
     assert result["run_opened"] is False
+    assert not workspace.store.exists("runs/late/input/batches/b1.csv")
     assert workspace.database.runs.get_run("holder").state == "RUNNING"  # type: ignore[union-attr]
     with pytest.raises(PeriodsHeldError, match="holder"):
         open_run.handle({"run_id": "third", "periods": ["2026-10"]}, workspace)
@@ -79,6 +83,7 @@ def test_a_commit_whose_answer_was_lost_is_found_and_the_ledger_brought_in_line(
     state = {
         **context,
         "reconciliation": {"parts": [0]},
+        "published": {"all_parts_published": True},
         "failure": lambda_failure("CoreViewUnavailableError", "commit: connection dropped"),
     }
     # WHEN the failure is recorded
@@ -101,6 +106,7 @@ def test_a_commit_with_other_figures_than_ours_leaves_the_ledger_alone(
     state = {
         **context,
         "reconciliation": {"parts": [0]},
+        "published": {"all_parts_published": True},
         "failure": lambda_failure("CommitMismatchError", str(mismatch.value)),
     }
     # WHEN the failure is recorded

@@ -95,7 +95,11 @@ def test_the_publish_map_iterates_the_reconciled_parts() -> None:
     publish = DEFINITION["States"]["Publish delta parts"]
     assert publish["ItemsPath"] == "$.reconciliation.parts"
     assert 1 < publish["MaxConcurrency"] <= 10
-    assert publish["ResultPath"] is None  # part results never grow the payload
+    # part results never grow the payload: only a constant marks that every part went out
+    assert (publish["ResultSelector"], publish["ResultPath"]) == (
+        {"all_parts_published": True},
+        "$.published",
+    )
 
 
 def test_the_local_runner_accepts_the_definition() -> None:
