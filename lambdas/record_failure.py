@@ -27,7 +27,7 @@ COREVIEW_QUESTION_SECONDS = 45.0  # of the Lambda's 2 minutes
 ERROR_HINTS = {
     "InvalidRequestError": "the run input is malformed",
     "InvalidBatchesError": "invalid batches: fix or resubmit them, then start a new run",
-    "PeriodsHeldError": "another run holds the periods: wait for it or inspect it",
+    "PeriodsHeldError": "another run holds the periods or is publishing: wait for it or inspect it",
     "ReconciliationError": "the figures do not add up: nothing was published",
     "CalculationMissingError": "the calculation did not complete",
     "CalculationJobFailed": "fix the cause, then start a new run",
