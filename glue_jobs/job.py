@@ -117,8 +117,25 @@ def run_calculation(
     store = DataStore(store_root)
     prefix = f"runs/{run_id}"
     store.delete(f"{prefix}/calculation.json")
+    _delete_outputs(store, prefix)
+    try:
+        document = _calculate(spark, store, prefix, run_id=run_id, periods=periods)
+    except BaseException:
+        # What a failed attempt wrote (lines/ but no deltas/, say) must not look like a result.
+        _delete_outputs(store, prefix)
+        raise
+    store.write_json(f"{prefix}/calculation.json", document)
+    return document
+
+
+def _delete_outputs(store: DataStore, prefix: str) -> None:
     for name in (*OUTPUTS, WORK):
         store.delete_prefix(f"{prefix}/{name}")
+
+
+def _calculate(
+    spark: SparkSession, store: DataStore, prefix: str, *, run_id: str, periods: list[str]
+) -> dict[str, Any]:
     batches = load_batch_list(store, run_id, periods)
     with _session_conf(spark, _balanced_reads(spark)):
         with _timed("settle"):
@@ -138,7 +155,6 @@ def run_calculation(
         finally:
             frames.release()
             store.delete_prefix(f"{prefix}/{WORK}")
-    store.write_json(f"{prefix}/calculation.json", document)
     return document
 
 

@@ -220,10 +220,12 @@ def test_job_refuses_a_batch_whose_rows_differ_from_its_manifest(
     listed = store.read_json("runs/r1/input/batches.json")
     listed["batches"][0]["row_count"] = 99
     store.write_json("runs/r1/input/batches.json", listed)
-    # WHEN the job runs THEN it fails naming the file, and leaves no completion marker
+    # WHEN the job runs THEN it fails naming the file, and leaves no completion marker and none
+    # of the outputs it wrote before the count check (a report must not show them as a result)
     with pytest.raises(BatchFileError, match=r"incoming/transactions/b1.csv .*4 rows read"):
         run_calculation(spark, store_root=str(tmp_path), run_id="r1", periods=["2026-10"])
     assert not store.exists("runs/r1/calculation.json")
+    assert [name for name in OUTPUT_NAMES if list(store.list(f"runs/r1/{name}"))] == []
 
 
 def test_glue_script_reads_its_arguments_without_awsglue() -> None:
