@@ -38,9 +38,20 @@ class OneLineErrorsGroup(TyperGroup):
         except typer.Abort:
             typer.echo("error: aborted", err=True)
             sys.exit(1)
+        except Exception as error:  # anything unforeseen: still one line (SETTLE_DEBUG: trace)
+            if os.environ.get("SETTLE_DEBUG"):
+                raise
+            typer.echo(f"error: {unexpected_error_line(error)}", err=True)
+            sys.exit(1)
         # Without standalone mode Click answers the code of an explicit exit (``--help``,
         # ``typer.Exit``) and None when the command returned normally.
         sys.exit(outcome if isinstance(outcome, int) else 0)
+
+
+def unexpected_error_line(error: Exception) -> str:
+    """``<Type>: <first line of the message>`` (a database error adds its SQL on later lines)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def one_line_error(error: typer.TyperException) -> str:

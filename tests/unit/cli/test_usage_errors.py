@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,3 +77,18 @@ def test_every_command_accepts_home() -> None:
     assert "generate" in commands
     assert "coreview serve" in commands
     assert without_home == []
+
+
+def test_an_unforeseen_error_is_one_line_on_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a workspace whose settle.toml names an unknown setting
+    monkeypatch.delenv("SETTLE_DEBUG", raising=False)
+    (tmp_path / "settle.toml").write_text('datastore = "/tmp/x"\n')
+    # WHEN a command loads it
+    result = CliRunner().invoke(app, ["runs", "--home", str(tmp_path)])
+    # THEN one line names the file and the setting, exit 1, no traceback
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: ValueError: ")
+    assert "settle.toml: unknown settings ['datastore']" in result.stderr
