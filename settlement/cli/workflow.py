@@ -121,8 +121,11 @@ def run_request(
     requested_by: str | None,
 ) -> dict[str, Any]:
     """The execution input of spec §8 from the command's options."""
+    # Usage errors (exit 2): which options go together is the command line's business.
     if bool(periods) == bool(start or end):
-        raise fail("give --period (repeatable) or --from and --to")
+        raise typer.BadParameter("give --period (repeatable) or --from and --to")
+    if (start is None) != (end is None):
+        raise typer.BadParameter("--from and --to go together")
     request: dict[str, Any] = (
         {"periods": list(periods or [])} if periods else {"from": start, "to": end}
     )
@@ -282,8 +285,9 @@ def print_uncommitted(report: Mapping[str, Any]) -> None:
     if acknowledged.get("batches") and not report.get("published_to_core_view"):
         console.print(
             f"[yellow]Core View acknowledged {acknowledged['records']} records in "
-            f"{acknowledged['batches']} batches of this run, which was never committed: they are "
-            "not booked; a new run publishes what is owed whole[/]"
+            f"{acknowledged['batches']} batches of this run, whose commit was not confirmed: "
+            "unless the error above says Core View could not be asked, they are not booked "
+            "and a new run publishes what is owed whole[/]"
         )
 
 

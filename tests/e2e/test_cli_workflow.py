@@ -53,7 +53,7 @@ def test_a_refused_run_exits_non_zero_with_one_line_naming_the_holder(home: Path
     open_run.handle({"run_id": "run-holder", "periods": ["2026-10"]}, adapters)
     # WHEN an operator starts a run for it
     result = runner.invoke(app, ["run", "--period", "2026-10", "--home", str(home)])
-    # THEN it fails at once: the run id is printed and the reason names the holder
+    # THEN it fails at once, the reason naming the holder
     assert result.exit_code == 1
     error_lines = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1
@@ -61,10 +61,15 @@ def test_a_refused_run_exits_non_zero_with_one_line_naming_the_holder(home: Path
     assert "run-holder" in error_lines[0]
 
 
-def test_run_needs_periods_or_a_range(home: Path) -> None:
-    result = runner.invoke(app, ["run", "--home", str(home)])
-    assert result.exit_code != 0
-    assert "give --period" in result.output
+@pytest.mark.parametrize(
+    ("arguments", "reason"),
+    [([], "give --period"), (["--from", "2026-10-01"], "--from and --to go together")],
+)
+def test_run_needs_periods_or_a_whole_range(home: Path, arguments: list[str], reason: str) -> None:
+    # GIVEN neither periods nor a range, or half a range WHEN run THEN a usage error (exit 2)
+    result = runner.invoke(app, ["run", *arguments, "--home", str(home)])
+    assert result.exit_code == 2
+    assert reason in result.output
 
 
 def test_runs_and_show_print_json(home: Path) -> None:
