@@ -8,6 +8,7 @@ recorded for the run as the runner reports them.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -186,8 +187,10 @@ def run_workflow(
         return runner.start(dict(request), name=name)
     except KeyboardInterrupt:
         # No Catch runs for an interrupted process: record the failure as one would, so the
-        # run does not hold its periods (and the ledger lock) for ever.
-        abandon_run(adapters, name, "the local run was interrupted (Ctrl-C)")
+        # run does not hold its periods (and the ledger lock) for ever. Interrupted before it
+        # opened, it holds nothing: the interrupt itself is what the caller must see.
+        with contextlib.suppress(RunNotRunningError):
+            abandon_run(adapters, name, "the local run was interrupted (Ctrl-C)")
         raise
 
 
