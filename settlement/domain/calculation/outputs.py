@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import reduce
 from operator import or_
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
 from settlement.domain.calculation.decisions import final_detail, final_reason, settles
@@ -133,6 +133,10 @@ def dealer_summary(
     when the matrix has series-level BONUS rows). Dealers that had published lines but settle
     nothing now appear with zero totals, so their negative delta shows; their target comes from
     the ``targets`` snapshot all the same (attainment 0, not NO_TARGET, when they have one).
+
+    Units are the group's own; ``attainment`` is the dealer's over all its groups of the period
+    (a dealer selling in two markets or currencies reaches one attainment, spec §4.2-4.3), the
+    figure its tiers were chosen by.
     """
     sale, cancellation = is_sale(), is_cancellation()
     current = settled_lines.groupBy(*SUMMARY_KEYS).agg(
@@ -171,7 +175,9 @@ def dealer_summary(
                 "attainment": F.when(
                     has_target,
                     (
-                        net_units.cast("decimal(20,0)")
+                        F.sum(net_units)
+                        .over(Window.partitionBy("period", "dealer_id"))
+                        .cast("decimal(20,0)")
                         / F.col("target_units").cast("decimal(20,0)")
                     ).cast(DEALER_SUMMARY_SCHEMA["attainment"].dataType),
                 ),

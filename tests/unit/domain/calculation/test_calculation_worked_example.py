@@ -76,3 +76,27 @@ def test_worked_example_dealer_summary(spark: SparkSession) -> None:
         "previously_published": Decimal("0.00"),
         "delta": Decimal("10000.03"),
     }
+
+
+def test_a_dealer_in_two_markets_reports_one_attainment_in_each_summary_row(
+    spark: SparkSession,
+) -> None:
+    # GIVEN D1, target 4, selling 2 cars in DE (EUR) and 2 in AT (EUR): 4 net units in all
+    scenario = october(tx("S1"), tx("S2"), tx("A1", market="AT"), tx("A2", market="AT"))
+    scenario.matrix = (
+        *WORKED_MATRIX,
+        matrix_row("*", "*", "BASE", "0", "0.03", "100", market="AT"),
+        matrix_row("*", "*", "BONUS", "1.0", "0.01", "0", market="AT"),
+    )
+    scenario.targets = [("D1", "2026-10", 4)]
+    # WHEN settled
+    frames = scenario.run(spark)
+    # THEN both markets' rows show the dealer's attainment 1.0, the one its tier was chosen by
+    summary = {
+        row.market: (row.net_units, row.attainment, row.bonus_tier)
+        for row in frames.dealer_summary.collect()
+    }
+    assert summary == {
+        "DE": (2, Decimal("1.000000"), Decimal("1.000000")),
+        "AT": (2, Decimal("1.000000"), Decimal("1.000000")),
+    }
