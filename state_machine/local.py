@@ -135,6 +135,7 @@ def run_workflow(
     spark: SparkSession | Callable[[], SparkSession] | None = None,
     run_id: str | None = None,
     calculate: Calculation | None = None,
+    handlers: Mapping[str, Handler] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Execution:
     """Run the settlement state machine locally, to its end.
@@ -154,6 +155,9 @@ def run_workflow(
         The execution name (default: a new time-based id).
     calculate
         Stand-in for ``run_calculation`` (tests inject failures through it).
+    handlers
+        Stand-ins for Lambda handlers by function name (``record_failure``…; tests inject
+        failures through them); the others run as deployed.
     sleep
         Retry back-off sleep (tests pass a no-op).
 
@@ -173,7 +177,7 @@ def run_workflow(
     runner = LocalRunner(
         DEFINITION_PATH,
         resources=TaskResources(
-            lambdas=lambda_handlers(adapters),
+            lambdas={**lambda_handlers(adapters), **(handlers or {})},
             glue_jobs={
                 CALCULATION_JOB: calculation_job(_spark_factory(spark, calculate), calculate)
             },

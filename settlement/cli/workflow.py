@@ -103,13 +103,26 @@ def run(
     request = run_request(period, from_, to, dry_run=dry_run, requested_by=requested_by)
     adapters = build_adapters(settings_for(home))
     execution = run_with_progress(adapters, request)
-    if execution.status != "SUCCEEDED" and adapters.database.runs.get_run(execution.name) is None:
+    if execution.status == "SUCCEEDED":
+        typer.echo(execution.name)
+        return
+    record = adapters.database.runs.get_run(execution.name)
+    if record is None:
         # Refused before it opened (invalid input or batches, periods held): no run exists
         # under this id, so printing it would hand the operator an id `settle show` rejects.
         raise fail(f"run refused, no run was recorded: {execution.error}: {execution.cause}")
     typer.echo(execution.name)
-    if execution.status != "SUCCEEDED":
-        raise fail(f"run {execution.name} failed: {execution.error}: {execution.cause}")
+    if record.state == "RUNNING":
+        # The failure handler itself failed (the execution ends in it): nothing released.
+        from lambdas.record_failure import describe_failure
+
+        error, cause = describe_failure({"Error": execution.error, "Cause": execution.cause})
+        name = execution.name
+        raise fail(
+            f"run {name} failed and recording the failure failed too ({error}: {cause}); "
+            f"it still holds its periods: fix that, then `settle abandon {name}`"
+        )
+    raise fail(f"run {execution.name} failed: {execution.error}: {execution.cause}")
 
 
 def run_request(

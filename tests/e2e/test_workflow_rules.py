@@ -6,10 +6,12 @@ tests are about locks, failures, dry runs, validation and re-runs, not about com
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from lambdas import open_run
+from lambdas import open_run, record_failure
 from settlement.bootstrap import Adapters
 from state_machine.local import run_workflow
 from state_machine.runner import Execution
@@ -192,4 +194,51 @@ def test_redriving_a_failed_run_is_safe(workspace: Adapters) -> None:
     assert (redriven.error, redriven.cause) == (failed.error, failed.cause)
     assert redriven.entered_states == ["Settlement failed"]
     assert coreview_runs(workspace) == []
+    assert run(workspace, OCTOBER, FakeCalculation()).status == "SUCCEEDED"
+
+
+class DatabaseOutage:
+    """The failure handler while the database is down: fails until ``recovered``."""
+
+    def __init__(self, workspace: Adapters) -> None:
+        self.workspace = workspace
+        self.recovered = False
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        if not self.recovered:
+            raise ConnectionError("database unreachable")
+        return record_failure.handle(event, self.workspace)
+
+
+def test_a_failure_that_could_not_be_recorded_is_recorded_by_a_redrive(
+    workspace: Adapters,
+) -> None:
+    # GIVEN a calculation that breaks while the database is down
+    put_batch(workspace.store, "b1", [sale(1)])
+    outage = DatabaseOutage(workspace)
+    failed = run_workflow(
+        workspace,
+        OCTOBER,
+        calculate=FakeCalculation(fail_with=RuntimeError("executor lost")),
+        handlers={"record_failure": outage},
+        sleep=no_sleep,
+    )
+    # THEN the execution fails in the failure handler itself, the run still holding October
+    assert failed.status == "FAILED"
+    assert failed.entered_states[-1] == "Record failure and release periods"
+    assert failed.error == "ConnectionError"
+    assert json.loads(failed.cause or "")["errorMessage"] == "database unreachable"
+    record = workspace.database.runs.get_run(failed.name)
+    assert record is not None
+    assert record.state == "RUNNING"
+    # WHEN the database is back and the operator redrives the execution
+    outage.recovered = True
+    redriven = failed.redrive()
+    # THEN the original failure is recorded and October is released
+    assert redriven.entered_states == ["Record failure and release periods", "Settlement failed"]
+    assert redriven.error == "CalculationJobFailed"
+    assert "executor lost" in (redriven.cause or "")
+    record = workspace.database.runs.get_run(failed.name)
+    assert record is not None
+    assert record.state == "FAILED"
     assert run(workspace, OCTOBER, FakeCalculation()).status == "SUCCEEDED"

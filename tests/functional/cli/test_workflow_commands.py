@@ -167,6 +167,37 @@ def test_a_run_that_opened_and_failed_prints_its_id_which_show_knows(
     assert listed_run_ids(workspace) == [run_id]
 
 
+def test_a_run_whose_failure_could_not_be_recorded_says_to_abandon_it(
+    workspace: Adapters, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a calculation that fails while the failure handler cannot reach the database
+    put_batch(workspace.store, "b1", [sale(1)])
+
+    def database_down(_: dict[str, Any]) -> dict[str, Any]:
+        raise ConnectionError("database unreachable")
+
+    failing = functools.partial(
+        state_machine.local.run_workflow.func,  # type: ignore[attr-defined]
+        calculate=FakeCalculation(fail_with=RuntimeError("disk full")),
+        handlers={"record_failure": database_down},
+        sleep=lambda _: None,
+    )
+    monkeypatch.setattr(state_machine.local, "run_workflow", failing)
+    # WHEN it is started
+    code, out, err = settle(workspace, "run", "--period", "2026-10")
+    # THEN one line says the run still holds its periods, why, and what to do
+    run_id = run_id_of(out)
+    assert code == 1
+    assert error_line(err) == (
+        f"error: run {run_id} failed and recording the failure failed too (ConnectionError: "
+        f"database unreachable); it still holds its periods: fix that, then "
+        f"`settle abandon {run_id}`"
+    )
+    # AND the command it names releases them
+    assert settle(workspace, "abandon", run_id)[0] == 0
+    open_run.handle({"run_id": "run-next", "periods": ["2026-10"]}, workspace)
+
+
 # --------------------------------------------------------------------------- --home everywhere
 def test_generate_accepts_home_and_keeps_a_relative_out_in_the_current_directory(
     workspace: Adapters, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
