@@ -14,6 +14,7 @@ not publish the same deltas again.
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,6 +25,8 @@ from settlement.bootstrap import Adapters
 from settlement.domain.publishing import describe_differences
 
 COREVIEW_QUESTION_SECONDS = 45.0  # of the Lambda's 2 minutes
+MAX_CAUSE_CHARS = 8000  # every invalid batch is named here; Step Functions allows 32 768
+_SQLALCHEMY_LINK = re.compile(r"\s*\(Background on this error at: \S+\)")
 ERROR_HINTS = {
     "InvalidRequestError": "the run input is malformed",
     "InvalidBatchesError": "invalid batches: fix or resubmit them, then start a new run",
@@ -93,8 +96,21 @@ def describe_failure(failure: dict[str, Any]) -> tuple[str, str]:
         cause = f"Glue job {job} run {parsed.get('Id', '?')} failed: {why}"
     if error.startswith("States."):
         error = "Workflow." + error.removeprefix("States.")
+    cause = _one_line(cause)
     hint = ERROR_HINTS.get(error)
     return error, f"{cause} ({hint})" if hint else cause
+
+
+def _one_line(cause: str) -> str:
+    """The cause as one line of at most ``MAX_CAUSE_CHARS``.
+
+    A database error's message carries the statement and its parameters on further lines
+    (SQLAlchemy's ``[SQL: …]``/``[parameters: …]``, then a link): noise in the console, and
+    parameters may be data. The first line says what went wrong.
+    """
+    text = " ".join(cause.split("\n[SQL:", 1)[0].split())
+    text = _SQLALCHEMY_LINK.sub("", text).strip() or "no cause given"
+    return text if len(text) <= MAX_CAUSE_CHARS else text[: MAX_CAUSE_CHARS - 1] + "…"
 
 
 def _committed(

@@ -150,6 +150,29 @@ def test_a_plain_text_cause_is_kept() -> None:
     assert (error, cause) == ("Workflow.Timeout", "took too long")
 
 
+def test_a_database_error_is_reported_in_one_line_without_its_statement() -> None:
+    # GIVEN a Lambda failure carrying SQLAlchemy's statement, parameters and link
+    message = (
+        '(pg8000.exceptions.DatabaseError) relation "matrix_rows" does not exist\n'
+        "[SQL: SELECT market, rate\nFROM matrix_rows WHERE dealer = %s]\n"
+        "[parameters: ('D-secret',)]\n"
+        "(Background on this error at: https://sqlalche.me/e/20/4xp6)"
+    )
+    # WHEN it is described for the Fail state
+    error, cause = record_failure.describe_failure(lambda_failure("ProgrammingError", message))
+    # THEN the cause is the first line only: no statement, no parameters, no link
+    assert (error, cause) == (
+        "ProgrammingError",
+        '(pg8000.exceptions.DatabaseError) relation "matrix_rows" does not exist',
+    )
+
+
+def test_a_long_cause_is_cut_to_a_readable_length() -> None:
+    _, cause = record_failure.describe_failure({"Error": "Boom", "Cause": "x " * 20000})
+    assert len(cause) == record_failure.MAX_CAUSE_CHARS
+    assert cause.endswith("…")
+
+
 def test_a_failure_after_core_view_committed_brings_the_ledger_in_line(
     workspace: Adapters,
 ) -> None:
