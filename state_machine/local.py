@@ -85,12 +85,19 @@ def calculation_job(
 
     def run(arguments: dict[str, str]) -> Any:
         job = calculate or _glue_job()
-        return job(
-            spark(),
-            store_root=arguments["--store_root"],
-            run_id=arguments["--run_id"],
-            periods=[p for p in arguments["--periods"].split(",") if p],
-        )
+        session = spark()
+        with contextlib.ExitStack() as interrupts:
+            if session is not None:
+                from settlement.adapters.spark import interrupt_cancels_jobs
+
+                # Ctrl-C is the operator's interrupt, not a failed job (run_workflow)
+                interrupts.enter_context(interrupt_cancels_jobs(session))
+            return job(
+                session,
+                store_root=arguments["--store_root"],
+                run_id=arguments["--run_id"],
+                periods=[p for p in arguments["--periods"].split(",") if p],
+            )
 
     return run
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+
+LOCAL_LOG_LEVEL = "ERROR"
 
 
 def ensure_java_home() -> str:
@@ -61,5 +69,48 @@ def local_spark_session(
         .getOrCreate()
     )
     # Spark's WARN lines (plan truncation, native Hadoop) mean nothing to an operator.
-    session.sparkContext.setLogLevel("ERROR")
+    session.sparkContext.setLogLevel(LOCAL_LOG_LEVEL)
     return session
+
+
+@contextmanager
+def interrupt_cancels_jobs(spark: SparkSession) -> Iterator[None]:
+    """Ctrl-C while Spark works: cancel its jobs, then raise ``KeyboardInterrupt`` here.
+
+    PySpark's own SIGINT handler calls the JVM from inside the signal handler, on the socket
+    the interrupted call is reading: py4j logs a reentrancy traceback and the action fails as
+    a ``Py4JError``, so an interrupt looked like a failed job. Here the handler only notes the
+    interrupt and cancels from another thread (its own py4j connection); the action then fails
+    as cancelled and the interrupt is raised in its place. A second Ctrl-C raises at once.
+    Outside the main thread (where signals cannot be handled) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    interrupted = threading.Event()
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+        threading.Thread(target=cancel, daemon=True).start()
+
+    def cancel() -> None:
+        # The killed tasks' Java stack traces (ERROR level) are not news to who pressed Ctrl-C.
+        spark.sparkContext.setLogLevel("OFF")
+        spark.sparkContext.cancelAllJobs()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    except Exception as error:
+        if interrupted.is_set():
+            raise KeyboardInterrupt from error
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if interrupted.is_set():
+            spark.sparkContext.setLogLevel(LOCAL_LOG_LEVEL)
+    if interrupted.is_set():
+        raise KeyboardInterrupt

@@ -12,6 +12,8 @@ from typer.core import TyperGroup
 
 from settlement.cli import coreview, generate, reference, report, workflow
 
+INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
+
 
 class OneLineErrorsGroup(TyperGroup):
     """The ``settle`` group: a usage error is one line on stderr, exit code 2 (spec §9).
@@ -44,7 +46,10 @@ class OneLineErrorsGroup(TyperGroup):
             typer.echo(f"error: {unexpected_error_line(error)}", err=True)
             sys.exit(1)
         # Without standalone mode Click answers the code of an explicit exit (``--help``,
-        # ``typer.Exit``) and None when the command returned normally.
+        # ``typer.Exit``) and None when the command returned normally; Typer turns an
+        # unhandled Ctrl-C into a silent exit 130.
+        if outcome == INTERRUPTED:
+            typer.echo("error: interrupted (Ctrl-C)", err=True)
         sys.exit(outcome if isinstance(outcome, int) else 0)
 
 

@@ -101,8 +101,14 @@ def run(
 ) -> None:
     """Run the settlement state machine for periods or a date range; prints the run id."""
     request = run_request(period, from_, to, dry_run=dry_run, requested_by=requested_by)
+    from state_machine.local import new_run_id
+
     adapters = build_adapters(settings_for(home))
-    execution = run_with_progress(adapters, request)
+    name = new_run_id()
+    try:
+        execution = run_with_progress(adapters, request, run_id=name)
+    except KeyboardInterrupt:
+        raise fail(interrupted_line(adapters, name)) from None
     if execution.status == "SUCCEEDED":
         typer.echo(execution.name)
         return
@@ -123,6 +129,16 @@ def run(
             f"it still holds its periods: fix that, then `settle abandon {name}`"
         )
     raise fail(f"run {execution.name} failed: {execution.error}: {execution.cause}")
+
+
+def interrupted_line(adapters: Adapters, run_id: str) -> str:
+    """What an interrupted run left behind (the local runner released what it held)."""
+    record = adapters.database.runs.get_run(run_id)
+    if record is None:
+        return "interrupted (Ctrl-C) before the run opened: nothing was held or published"
+    return f"interrupted (Ctrl-C): run {run_id} is {record.state}" + (
+        ", its periods released" if record.state == "FAILED" else ""
+    )
 
 
 def run_request(

@@ -256,3 +256,28 @@ def test_an_interrupted_local_run_releases_what_it_holds(workspace: Adapters) ->
     assert run.state == "FAILED"
     assert "interrupted" in (run.error or "")
     open_run.handle({"run_id": "run-next", "periods": ["2026-10"]}, workspace)
+
+
+def test_an_interrupted_settle_run_says_what_it_left_in_one_line(
+    workspace: Adapters, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a calculation the operator interrupts (Ctrl-C)
+    put_batch(workspace.store, "b1", [sale(1)])
+
+    def interrupted(*_: Any, **__: Any) -> Any:
+        raise KeyboardInterrupt
+
+    stopped = functools.partial(
+        state_machine.local.run_workflow.func,  # type: ignore[attr-defined]
+        calculate=interrupted,
+        sleep=lambda _: None,
+    )
+    monkeypatch.setattr(state_machine.local, "run_workflow", stopped)
+    # WHEN `settle run` is interrupted
+    code, _, err = settle(workspace, "run", "--period", "2026-10")
+    # THEN it fails in one line naming the run it released
+    [run_id] = listed_run_ids(workspace)
+    assert code == 1
+    assert error_line(err) == (
+        f"error: interrupted (Ctrl-C): run {run_id} is FAILED, its periods released"
+    )

@@ -92,3 +92,20 @@ def test_an_unforeseen_error_is_one_line_on_stderr(
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("error: ValueError: ")
     assert "settle.toml: unknown settings ['datastore']" in result.stderr
+
+
+def test_ctrl_c_in_any_command_is_one_line_with_the_shell_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a command interrupted by the operator (Ctrl-C) where it has no handling of its own
+    import settlement.cli.workflow
+
+    def interrupted(*_: Any, **__: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(settlement.cli.workflow, "value_table", interrupted)
+    # WHEN settle runs it
+    result = CliRunner().invoke(app, ["runs", "--home", str(tmp_path)])
+    # THEN it exits 130 with one line saying so
+    assert result.exit_code == 130
+    assert result.stderr == "error: interrupted (Ctrl-C)\n"
