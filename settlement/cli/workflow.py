@@ -168,10 +168,11 @@ def run_with_progress(adapters: Adapters, request: Mapping[str, Any], **options:
     from state_machine.local import run_workflow
 
     with console.status("starting…") as status:
-        return run_workflow(adapters, request, on_event=_progress(status.update), **options)
+        return run_workflow(adapters, request, on_event=run_progress(status.update), **options)
 
 
-def _progress(update: Callable[[str], None]) -> Callable[[Any], None]:
+def run_progress(update: Callable[[str], None]) -> Callable[[Any], None]:
+    """An ``on_event`` that prints each finished state and keeps ``update``'s line current."""
     marks = {
         "succeeded": "[green]✓[/]",
         "failed": "[red]✗[/]",
@@ -179,8 +180,16 @@ def _progress(update: Callable[[str], None]) -> Callable[[Any], None]:
         "retrying": "[yellow]↻[/]",
     }
 
+    iterations_done: dict[str, set[str]] = {}
+
     def show(event: Any) -> None:
         if event.scope:
+            # Inside a Map (the publish parts): count the iterations that finished.
+            if event.kind == "succeeded":
+                parent = event.scope.split("[", 1)[0]
+                done = iterations_done.setdefault(parent, set())
+                done.add(event.scope)
+                update(f"{parent}… {len(done)} done")
             return
         if event.kind == "entered":
             update(f"{event.state}…")
