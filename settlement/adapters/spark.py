@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 
 LOCAL_LOG_LEVEL = "ERROR"
+LOG4J2_PROPERTIES = Path(__file__).with_name("spark-log4j2.properties")
 
 
 def ensure_java_home() -> str:
@@ -64,7 +65,8 @@ def local_spark_session(
         # calculation's CPU time (docs/performance.md).
         .config(
             "spark.driver.extraJavaOptions",
-            "-Dderby.system.home=/tmp/derby -XX:+UseParallelGC -XX:-DontCompileHugeMethods",
+            "-Dderby.system.home=/tmp/derby -XX:+UseParallelGC -XX:-DontCompileHugeMethods"
+            f" -Dlog4j2.configurationFile={LOG4J2_PROPERTIES.as_uri()}",
         )
         .getOrCreate()
     )
