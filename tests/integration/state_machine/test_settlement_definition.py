@@ -140,6 +140,7 @@ def without_locations(output: Any) -> Any:
         ({"periods": ["2026-10"], "dry_run": True}, "dry-run"),
         ({"periods": ["2026-10"]}, "invalid-batch"),
         ({"periods": ["2026-10"]}, "calculation-fails"),
+        ({"periods": ["2026-10"]}, "failure-not-recorded"),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
@@ -154,15 +155,17 @@ def test_local_runner_and_moto_agree_on_the_product_definition(
     if case == "invalid-batch":
         for workspace in (local_ws, moto_ws):
             workspace.store.write_bytes("incoming/transactions/b2.csv", b"tampered")
-    failure = RuntimeError("executor lost") if case == "calculation-fails" else None
+    fails = case in ("calculation-fails", "failure-not-recorded")
+    failure = RuntimeError("executor lost") if fails else None
+    broken = {"record_failure": database_down} if case == "failure-not-recorded" else {}
     # WHEN the product definition runs on each, with the same handlers and the same name
     local = run_workflow(
         local_ws, request_input, calculate=FakeCalculation(fail_with=failure), run_id="x1",
-        sleep=lambda _: None,
+        handlers=broken, sleep=lambda _: None,
     )  # fmt: skip
     moto = moto_sfn.run_on_moto(
         moto_definition(),
-        lambda_handlers(moto_ws),
+        {**lambda_handlers(moto_ws), **broken},
         {CALCULATION_JOB: calculation_job(lambda: None, FakeCalculation(fail_with=failure))},
         input=request_input,
         name="x1",
@@ -171,6 +174,8 @@ def test_local_runner_and_moto_agree_on_the_product_definition(
     assert local.status == ("SUCCEEDED" if case in ("published", "dry-run") else "FAILED")
     assert moto.status == local.status
     assert moto.entered_states == local.entered_states
+    if broken:  # no Catch on the failure handler: the execution fails in it, where redrive resumes
+        assert local.entered_states[-1] == FAILURE_STATE
     assert without_locations(moto.output) == without_locations(local.output)
     assert moto.error == local.error
     if case != "calculation-fails":  # a failed Glue run's description differs between the two
@@ -179,8 +184,13 @@ def test_local_runner_and_moto_agree_on_the_product_definition(
         record = workspace.database.runs.get_run("x1")
         opened = case != "invalid-batch"
         assert (record is not None) == opened
-        if record is not None:
-            assert record.state == local.status
+        if record is not None:  # a failure not recorded leaves the run for a redrive to record
+            assert record.state == ("RUNNING" if broken else local.status)
+
+
+def database_down(event: dict[str, Any]) -> dict[str, Any]:
+    """The failure handler while the database is unreachable."""
+    raise ConnectionError("database unreachable")
 
 
 def test_fail_states_never_raise_a_reserved_error_name() -> None:
