@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 LOCAL_LOG_LEVEL = "ERROR"
 LOG4J2_PROPERTIES = Path(__file__).with_name("spark-log4j2.properties")
+CANCEL_EVERY_SECONDS = 0.5
 
 
 def ensure_java_home() -> str:
@@ -83,13 +84,15 @@ def interrupt_cancels_jobs(spark: SparkSession) -> Iterator[None]:
     the interrupted call is reading: py4j logs a reentrancy traceback and the action fails as
     a ``Py4JError``, so an interrupt looked like a failed job. Here the handler only notes the
     interrupt and cancels from another thread (its own py4j connection); the action then fails
-    as cancelled and the interrupt is raised in its place. A second Ctrl-C raises at once.
-    Outside the main thread (where signals cannot be handled) this does nothing.
+    as cancelled and the interrupt is raised in its place. Interrupted between two actions,
+    the next one is cancelled as it starts (the canceller keeps at it until the block ends).
+    A second Ctrl-C raises at once. Outside the main thread (where signals cannot be handled)
+    this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    interrupted = threading.Event()
+    interrupted, finished = threading.Event(), threading.Event()
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
         del signum, frame
@@ -101,7 +104,9 @@ def interrupt_cancels_jobs(spark: SparkSession) -> Iterator[None]:
     def cancel() -> None:
         # The killed tasks' Java stack traces (ERROR level) are not news to who pressed Ctrl-C.
         spark.sparkContext.setLogLevel("OFF")
-        spark.sparkContext.cancelAllJobs()
+        while not finished.is_set():
+            spark.sparkContext.cancelAllJobs()
+            finished.wait(CANCEL_EVERY_SECONDS)
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
@@ -111,6 +116,7 @@ def interrupt_cancels_jobs(spark: SparkSession) -> Iterator[None]:
             raise KeyboardInterrupt from error
         raise
     finally:
+        finished.set()
         signal.signal(signal.SIGINT, previous)
         if interrupted.is_set():
             spark.sparkContext.setLogLevel(LOCAL_LOG_LEVEL)

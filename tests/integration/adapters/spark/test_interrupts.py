@@ -32,6 +32,24 @@ def test_ctrl_c_cancels_the_running_job_and_raises_keyboard_interrupt(
     assert spark.range(3).count() == 3
 
 
+def test_ctrl_c_between_two_actions_cancels_the_next_one(spark: SparkSession) -> None:
+    # GIVEN Python-side work (no Spark job running) when Ctrl-C comes, then an endless action
+    endless = spark.range(0, 1 << 40, numPartitions=2).selectExpr("sum(id * id)")
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+
+    # WHEN both run inside interrupt_cancels_jobs
+    def work_then_endless_action() -> None:
+        time.sleep(1.5)
+        endless.collect()
+
+    with pytest.raises(KeyboardInterrupt), interrupt_cancels_jobs(spark):
+        work_then_endless_action()
+    # THEN the action is cancelled as it starts, not run to its end
+    assert time.monotonic() - started < 60
+    assert spark.range(3).count() == 3
+
+
 def test_without_ctrl_c_nothing_changes(spark: SparkSession) -> None:
     with interrupt_cancels_jobs(spark):
         assert spark.range(5).count() == 5
