@@ -13,11 +13,14 @@ import zlib
 from collections.abc import Iterator
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from settlement.local_coreview.store import CoreViewProblemError, CoreViewStore
 
 ERROR_STATUS_CODES = {400, 401, 404, 409, 413, 415, 422}
+MAX_ADDRESS = 2**63 - 1  # part and seq are SQLite INTEGERs (64-bit), as the document says
 
 
 def create_app(store: CoreViewStore, token: str) -> FastAPI:
@@ -30,6 +33,22 @@ def create_app(store: CoreViewStore, token: str) -> FastAPI:
     @app.exception_handler(CoreViewProblemError)
     async def problem_answer(_: Request, problem: CoreViewProblemError) -> JSONResponse:
         return _error(problem.status, problem.code, problem.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_address(_: Request, error: RequestValidationError) -> JSONResponse:
+        # only the integer path parameters part and seq are validated by FastAPI
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in error.errors()
+        )
+        return _error(400, "bad_address", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def routing_answer(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        # no route (404) or not its method (405): the documented error body, not FastAPI's
+        code = "not_found" if error.status_code == 404 else f"http_{error.status_code}"
+        answer = _error(error.status_code, code, str(error.detail))
+        answer.headers.update(error.headers or {})
+        return answer
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -53,8 +72,10 @@ def create_app(store: CoreViewStore, token: str) -> FastAPI:
 
     @app.put("/v1/runs/{run_id}/parts/{part}/batches/{seq}")
     async def put_batch(run_id: str, part: int, seq: int, request: Request) -> JSONResponse:
-        if part < 0 or seq < 0:
-            raise CoreViewProblemError(400, "bad_address", "part and seq must be >= 0")
+        if not (0 <= part <= MAX_ADDRESS and 0 <= seq <= MAX_ADDRESS):
+            raise CoreViewProblemError(
+                400, "bad_address", f"part and seq must be in 0..{MAX_ADDRESS}"
+            )
         body, gzipped = await _body(request)
         stored = store.put_batch(run_id, part, seq, body, gzipped)
         return JSONResponse({"created": stored.created})

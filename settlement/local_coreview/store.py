@@ -48,11 +48,16 @@ CREATE TABLE IF NOT EXISTS batches (
 );
 """
 
-_MONEY = re.compile(r"-?\d{1,16}(\.\d{1,2})?")
-_MONEY_COLUMN = re.compile(r"(?:-?\d{1,16}(?:\.\d{1,2})?\n)*-?\d{1,16}(?:\.\d{1,2})?")
+# The document's patterns; [0-9], not \d: JSON Schema's \d is ASCII, Python's any Unicode digit.
+_MONEY = re.compile(r"-?[0-9]{1,16}(\.[0-9]{1,2})?")
+_MONEY_COLUMN = re.compile(r"(?:-?[0-9]{1,16}(?:\.[0-9]{1,2})?\n)*-?[0-9]{1,16}(?:\.[0-9]{1,2})?")
+_TOTAL = re.compile(r"-?[0-9]+(\.[0-9]{1,2})?")  # a sum of amounts: any number of digits
+_PERIOD = re.compile(r"[0-9]{4}-[0-9]{2}")
+_PERIOD_COLUMN = re.compile(r"(?:[0-9]{4}-[0-9]{2}\n)*[0-9]{4}-[0-9]{2}")
 _FIELD_SET = frozenset(RECORD_FIELDS)
 _TEXT_FIELDS = ("transaction_id", "period", "dealer_id", "currency")
 _MONEY_FIELDS = RECORD_FIELDS[4:]
+_COLUMN_PATTERNS = (("period", _PERIOD_COLUMN), *((name, _MONEY_COLUMN) for name in _MONEY_FIELDS))
 
 
 class CoreViewProblemError(Exception):
@@ -85,6 +90,12 @@ class CoreViewStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def clear(self) -> None:
+        """Forget every run and its batches (tests: each generated request from a known state)."""
+        with self._lock:
+            self._db.execute("DELETE FROM batches")
+            self._db.execute("DELETE FROM runs")
 
     # ------------------------------------------------------------------ runs
     def put_run(self, run_id: str, body: bytes) -> Stored:
@@ -164,7 +175,9 @@ class CoreViewStore:
     # ------------------------------------------------------------------ commit
     def commit(self, run_id: str, body: bytes) -> dict[str, Any]:
         """Sum what is stored for the run, remember the answer and return it."""
-        received = RunFigures.from_payload(_parse_json(body, "commit body"), where="commit body")
+        received = _parse_figures(
+            _parse_json(body, "commit body"), "commit body", "invalid_figures"
+        )
         with self._lock:
             self._require_run(run_id)
             accumulator = TotalsAccumulator()
@@ -218,12 +231,36 @@ def _validate_header(header: Any) -> None:
     if not isinstance(header, dict):
         raise CoreViewProblemError(422, "invalid_header", "run header must be an object")
     periods = header.get("periods")
-    if not isinstance(periods, list) or not all(isinstance(p, str) for p in periods):
-        raise CoreViewProblemError(422, "invalid_header", "periods must be a list of strings")
+    if not isinstance(periods, list) or not all(
+        isinstance(p, str) and _PERIOD.fullmatch(p) for p in periods
+    ):
+        raise CoreViewProblemError(
+            422, "invalid_header", "periods must be a list of YYYY-MM strings"
+        )
+    _parse_figures(header.get("expected"), "expected", "invalid_header")
+
+
+def _parse_figures(document: Any, where: str, code: str) -> RunFigures:
+    """A count and totals per currency (a header's ``expected``, a commit's body), else 422."""
+    if not isinstance(document, dict):
+        raise CoreViewProblemError(422, code, f"{where} must be an object")
+    records = document.get("records")
+    if isinstance(records, float) and records.is_integer():
+        document["records"] = int(records)  # 76.0 is a JSON Schema integer too; stored as 76
+    totals = document.get("totals")
+    if not isinstance(totals, list):
+        raise CoreViewProblemError(422, code, f"{where}: totals must be a list")
+    for index, entry in enumerate(totals):
+        for name in ("base_delta", "bonus_delta", "delta"):
+            value = entry.get(name) if isinstance(entry, dict) else None
+            if isinstance(value, str) and not _TOTAL.fullmatch(value):
+                raise CoreViewProblemError(
+                    422, code, f"{where}: totals[{index}].{name} is not a decimal string: {value!r}"
+                )
     try:
-        RunFigures.from_payload(header.get("expected") or {}, where="expected")
+        return RunFigures.from_payload(document, where=where)
     except InvalidDeltaRecordError as error:
-        raise CoreViewProblemError(422, "invalid_header", str(error)) from None
+        raise CoreViewProblemError(422, code, str(error)) from None
 
 
 def _validate_batch(body: bytes) -> tuple[int, RunFigures]:
@@ -269,10 +306,10 @@ def _columns_look_valid(records: list[Any]) -> bool:
             column = [r[name] for r in records]
             if not all(column) or not "".join(column):
                 return False
-        for name in _MONEY_FIELDS:
+        for name, pattern in _COLUMN_PATTERNS:
             joined = "\n".join([r[name] for r in records])
-            # an embedded newline would pass the regex as two amounts: count them too
-            if joined.count("\n") != len(records) - 1 or not _MONEY_COLUMN.fullmatch(joined):
+            # an embedded newline would pass the regex as two values: count them too
+            if joined.count("\n") != len(records) - 1 or not pattern.fullmatch(joined):
                 return False
     except TypeError:  # a value that is not a string
         return False
@@ -289,6 +326,10 @@ def _validate_record(record: Any, index: int) -> None:
             raise CoreViewProblemError(
                 422, "invalid_record", f"records[{index}].{name} must be a non-empty string"
             )
+    if not _PERIOD.fullmatch(record["period"]):
+        raise CoreViewProblemError(
+            422, "invalid_record", f"records[{index}].period is not YYYY-MM: {record['period']!r}"
+        )
     for name in _MONEY_FIELDS:
         value = record[name]
         if not isinstance(value, str) or not _MONEY.fullmatch(value):
