@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import fields
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
@@ -28,18 +28,7 @@ from settlement.domain.run_report import (
     timings_from_history,
 )
 
-LEDGER_COLUMNS = [
-    "transaction_id",
-    "period",
-    "event_type",
-    "original_transaction_id",
-    "dealer_id",
-    "market",
-    "currency",
-    "base_amount",
-    "bonus_amount",
-    "settled",
-]
+LEDGER_COLUMNS = [field.name for field in fields(LedgerEntry)]  # in the field order
 FINALISE_STEP = "Finalise run"
 LOGGER = logging.getLogger(__name__)
 
@@ -96,22 +85,10 @@ def ledger_entries(store: DataStore, run_id: str) -> Iterator[LedgerEntry]:
     columns_read = [*LEDGER_COLUMNS, "ledger_entry"]
     for batch in record_batches(store, f"runs/{run_id}/deltas", columns_read):
         columns = [batch.column(name).to_pylist() for name in columns_read]
-        for values in zip(*columns, strict=True):
-            row = dict(zip(columns_read, values, strict=True))
-            if not row["ledger_entry"]:
-                continue
-            yield LedgerEntry(
-                transaction_id=row["transaction_id"],
-                period=row["period"],
-                event_type=row["event_type"],
-                original_transaction_id=row["original_transaction_id"],
-                dealer_id=row["dealer_id"],
-                market=row["market"],
-                currency=row["currency"],
-                base_amount=Decimal(row["base_amount"]),
-                bonus_amount=Decimal(row["bonus_amount"]),
-                settled=bool(row["settled"]),
-            )
+        # Positional (LEDGER_COLUMNS is LedgerEntry's field order): no dict per row.
+        for *values, ledger_entry in zip(*columns, strict=True):
+            if ledger_entry:
+                yield LedgerEntry(*values)
 
 
 def write_run_report(
