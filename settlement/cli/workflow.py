@@ -110,25 +110,24 @@ def run(
     except KeyboardInterrupt:
         raise fail(interrupted_line(adapters, name)) from None
     if execution.status == "SUCCEEDED":
-        typer.echo(execution.name)
+        typer.echo(name)
         return
-    record = adapters.database.runs.get_run(execution.name)
+    record = adapters.database.runs.get_run(name)
     if record is None:
         # Refused before it opened (invalid input or batches, periods held): no run exists
         # under this id, so printing it would hand the operator an id `settle show` rejects.
         raise fail(f"run refused, no run was recorded: {execution.error}: {execution.cause}")
-    typer.echo(execution.name)
+    typer.echo(name)
     if record.state == "RUNNING":
         # The failure handler itself failed (the execution ends in it): nothing released.
         from lambdas.record_failure import describe_failure
 
         error, cause = describe_failure({"Error": execution.error, "Cause": execution.cause})
-        name = execution.name
         raise fail(
             f"run {name} failed and recording the failure failed too ({error}: {cause}); "
             f"it still holds its periods: fix that, then `settle abandon {name}`"
         )
-    raise fail(f"run {execution.name} failed: {execution.error}: {execution.cause}")
+    raise fail(f"run {name} failed: {execution.error}: {execution.cause}")
 
 
 def interrupted_line(adapters: Adapters, run_id: str) -> str:
