@@ -281,3 +281,21 @@ def test_an_interrupted_settle_run_says_what_it_left_in_one_line(
     assert error_line(err) == (
         f"error: interrupted (Ctrl-C): run {run_id} is FAILED, its periods released"
     )
+
+
+def test_settle_run_interrupted_before_the_run_opened_says_nothing_was_held(
+    workspace: Adapters, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a run the operator interrupts before it opened
+    def interrupted_at_once(*_: Any, **__: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(state_machine.local, "run_workflow", interrupted_at_once)
+    # WHEN `settle run` is interrupted
+    code, _, err = settle(workspace, "run", "--period", "2026-10")
+    # THEN one line says nothing was held, and no run was recorded
+    assert code == 1
+    assert error_line(err) == (
+        "error: interrupted (Ctrl-C) before the run opened: nothing was held or published"
+    )
+    assert listed_run_ids(workspace) == []
