@@ -53,6 +53,8 @@ def submit(
     home: HomeOption = None,
 ) -> None:
     """Store a transaction batch and its manifest, as the external account would."""
+    if not file.is_file():
+        raise fail(f"{file}: no such file")
     adapters = build_adapters(settings_for(home))
     try:
         manifest = submit_batch(adapters, file, period=period, batch_id=batch_id, source=source)
@@ -202,7 +204,7 @@ def run_progress(update: Callable[[str], None]) -> Callable[[Any], None]:
 # --------------------------------------------------------------------------- runs / show
 def runs(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    limit: Annotated[int, typer.Option("--limit", help="How many, newest first.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")] = 50,
     home: HomeOption = None,
 ) -> None:
     """List runs, newest first."""

@@ -47,6 +47,15 @@ def test_submit_refuses_a_file_with_an_unknown_column(home: Path, tmp_path: Path
     assert not Adapters(load_settings(home)).store.exists("incoming/transactions/bad.csv")
 
 
+def test_submit_of_a_missing_file_says_so_in_one_line(home: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.csv"
+    result = runner.invoke(
+        app, ["submit", str(missing), "--period", "2026-10", "--home", str(home)]
+    )
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {missing}: no such file\n"
+
+
 def test_a_refused_run_exits_non_zero_with_one_line_naming_the_holder(home: Path) -> None:
     # GIVEN October held by a running run
     adapters = Adapters(load_settings(home))

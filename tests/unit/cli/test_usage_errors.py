@@ -19,6 +19,7 @@ USAGE_ERRORS = {
         "error: Missing option '--kind'. (try: settle upload --help)",
     ),
     "not a number": (["runs", "--limit", "abc"], "error: Invalid value for '--limit'"),
+    "no runs asked for": (["runs", "--limit", "0"], "error: Invalid value for '--limit'"),
     "unknown option": (["runs", "--bogus"], "error: No such option: --bogus"),
     "unknown command": (["bogus"], "error: No such command 'bogus'."),
     "sub-command option": (["coreview", "serve", "--port", "x"], "error: Invalid value"),
