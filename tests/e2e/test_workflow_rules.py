@@ -15,7 +15,7 @@ from lambdas import open_run, record_failure
 from settlement.bootstrap import Adapters
 from state_machine.local import run_workflow
 from state_machine.runner import Execution
-from tests.fixtures.workflow import FakeCalculation, put_batch, sale
+from tests.fixtures.workflow import FakeCalculation, database_down, put_batch, sale
 
 OCTOBER = {"periods": ["2026-10"], "requested_by": "tests"}
 
@@ -206,7 +206,7 @@ class DatabaseOutage:
 
     def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
         if not self.recovered:
-            raise ConnectionError("database unreachable")
+            return database_down(event)
         return record_failure.handle(event, self.workspace)
 
 

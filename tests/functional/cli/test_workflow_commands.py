@@ -18,7 +18,7 @@ import state_machine.local
 from lambdas import open_run
 from settlement.bootstrap import Adapters
 from settlement.cli.app import app
-from tests.fixtures.workflow import FakeCalculation, put_batch, sale
+from tests.fixtures.workflow import FakeCalculation, database_down, put_batch, sale
 
 SEPTEMBER_AND_OCTOBER = ["2026-09", "2026-10"]
 
@@ -172,9 +172,6 @@ def test_a_run_whose_failure_could_not_be_recorded_says_to_abandon_it(
 ) -> None:
     # GIVEN a calculation that fails while the failure handler cannot reach the database
     put_batch(workspace.store, "b1", [sale(1)])
-
-    def database_down(_: dict[str, Any]) -> dict[str, Any]:
-        raise ConnectionError("database unreachable")
 
     failing = functools.partial(
         state_machine.local.run_workflow.func,  # type: ignore[attr-defined]

@@ -20,7 +20,7 @@ from state_machine.local import (
     run_workflow,
 )
 from state_machine.runner import LocalRunner, TaskResources
-from tests.fixtures.workflow import FakeCalculation, put_batch, sale
+from tests.fixtures.workflow import FakeCalculation, database_down, put_batch, sale
 
 DEFINITION: dict[str, Any] = json.loads(DEFINITION_PATH.read_text())
 TRANSIENT = {
@@ -186,11 +186,6 @@ def test_local_runner_and_moto_agree_on_the_product_definition(
         assert (record is not None) == opened
         if record is not None:  # a failure not recorded leaves the run for a redrive to record
             assert record.state == ("RUNNING" if broken else local.status)
-
-
-def database_down(event: dict[str, Any]) -> dict[str, Any]:
-    """The failure handler while the database is unreachable."""
-    raise ConnectionError("database unreachable")
 
 
 def test_fail_states_never_raise_a_reserved_error_name() -> None:
