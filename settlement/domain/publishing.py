@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import compress
 from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol, overload
 
@@ -220,6 +221,23 @@ def figures_of(records: Iterable[DeltaRecord]) -> RunFigures:
     for record in records:
         accumulator.add(record)
     return accumulator.figures()
+
+
+def figures_of_payloads(records: Sequence[Mapping[str, str]]) -> RunFigures:
+    """Count and totals of one batch's JSON records, summed column by column.
+
+    The records must already be valid (money as decimal strings): ``map``/``compress`` keep
+    the loop in C, several times faster than a :class:`DeltaRecord` per record, which is what
+    lets a commit total a million stored records in seconds.
+    """
+    currencies = [r["currency"] for r in records]
+    columns = [[r[name] for r in records] for name in ("base_delta", "bonus_delta", "delta")]
+    totals = []
+    for currency in sorted(set(currencies)):
+        mask = [c == currency for c in currencies]
+        sums = [sum(map(Decimal, compress(column, mask)), Decimal("0.00")) for column in columns]
+        totals.append(CurrencyTotals(currency, *sums))
+    return RunFigures(len(records), tuple(totals))
 
 
 @dataclass(frozen=True)

@@ -15,18 +15,16 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
-from itertools import compress
 from pathlib import Path
 from typing import Any
 
 from settlement.domain.publishing import (
     MAX_BATCH_RECORDS,
     RECORD_FIELDS,
-    CurrencyTotals,
     InvalidDeltaRecordError,
     RunFigures,
     TotalsAccumulator,
+    figures_of_payloads,
 )
 
 SCHEMA = """
@@ -278,19 +276,7 @@ def _validate_batch(body: bytes) -> tuple[int, RunFigures]:
     if not _columns_look_valid(records):
         for index, record in enumerate(records):  # slow path: name the first bad field
             _validate_record(record, index)
-    return len(records), _totals_by_currency(records)
-
-
-def _totals_by_currency(records: list[dict[str, str]]) -> RunFigures:
-    """Exact per-currency sums, column by column (``map``/``compress`` loop in C)."""
-    currencies = [r["currency"] for r in records]
-    columns = [[r[name] for r in records] for name in ("base_delta", "bonus_delta", "delta")]
-    totals = []
-    for currency in set(currencies):
-        mask = [c == currency for c in currencies]
-        sums = [sum(map(Decimal, compress(column, mask)), Decimal("0.00")) for column in columns]
-        totals.append(CurrencyTotals(currency, *sums))
-    return RunFigures(len(records), tuple(totals))
+    return len(records), figures_of_payloads(records)
 
 
 def _columns_look_valid(records: list[Any]) -> bool:

@@ -7,7 +7,8 @@ Layout under the sink directory::
     <run_id>/commit.json                           the figures answered at commit
 
 A batch written again with the same body is a no-op; a different body raises
-``CoreViewConflictError`` (the API's 409). Commit answers by summing the batches it stored.
+``CoreViewConflictError`` (the API's 409). Commit answers by summing the batches it stored,
+column by column as the local server does.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from settlement.domain.publishing import (
     RunHeader,
     TotalsAccumulator,
     encode_batch,
+    figures_of_payloads,
 )
 
 _SAFE_RUN_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
@@ -64,8 +66,8 @@ class FileSinkClient:
         """Sum what was stored, remember it in ``commit.json`` and answer it."""
         run_dir = self._announced(run_id)
         accumulator = TotalsAccumulator()
-        for record in self.records(run_id):
-            accumulator.add(record)
+        for _, payloads in self._stored_batches(run_id):
+            accumulator.merge(figures_of_payloads(payloads))
         figures = accumulator.figures()
         document = {"received": summary.to_payload(), "stored": figures.to_payload()}
         _atomic_write(run_dir / "commit.json", _json_bytes(document))
@@ -80,15 +82,18 @@ class FileSinkClient:
 
     def records(self, run_id: str) -> Iterator[DeltaRecord]:
         """Every stored record of ``run_id`` (by part, then seq)."""
+        for batch_file, payloads in self._stored_batches(run_id):
+            for index, payload in enumerate(payloads):
+                yield DeltaRecord.from_payload(payload, where=f"{batch_file} record {index}")
+
+    def _stored_batches(self, run_id: str) -> Iterator[tuple[Path, list[dict[str, str]]]]:
+        """Each stored batch file with its records as JSON objects (by part, then seq)."""
         parts_dir = self._run_dir(run_id) / "parts"
         if not parts_dir.exists():
             return
         for part_dir in sorted(parts_dir.iterdir(), key=lambda p: int(p.name)):
-            batch_files = sorted(part_dir.glob("batch-*.json"), key=_seq_of)
-            for batch_file in batch_files:
-                document = json.loads(batch_file.read_bytes())
-                for index, payload in enumerate(document["records"]):
-                    yield DeltaRecord.from_payload(payload, where=f"{batch_file} record {index}")
+            for batch_file in sorted(part_dir.glob("batch-*.json"), key=_seq_of):
+                yield batch_file, json.loads(batch_file.read_bytes())["records"]
 
     # ------------------------------------------------------------------ helpers
     def _run_dir(self, run_id: str) -> Path:

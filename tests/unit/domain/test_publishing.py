@@ -25,6 +25,7 @@ from settlement.domain.publishing import (
     commit_run,
     encode_batch,
     figures_of,
+    figures_of_payloads,
     publish_part,
     split_into_batches,
 )
@@ -217,6 +218,22 @@ def test_figures_sum_exactly_per_currency() -> None:
 
     assert figures.records == 10
     assert figures.totals == (CurrencyTotals("EUR", *(Decimal("1.00"),) * 3),)
+
+
+def test_payload_figures_equal_the_record_figures() -> None:
+    """GIVEN the JSON records of a batch in two currencies WHEN totalled column by column
+    THEN the same count and exact sums as totalling the parsed records."""
+    records = list(make_delta_records(5_000))
+    payloads = json.loads(encode_batch(records))["records"]
+
+    by_columns = figures_of_payloads(payloads)
+    by_records = figures_of(records)
+
+    assert by_columns.records == by_records.records == 5_000
+    assert sorted(by_columns.totals, key=lambda t: t.currency) == sorted(
+        by_records.totals, key=lambda t: t.currency
+    )
+    assert len(by_columns.totals) > 1
 
 
 @pytest.mark.parametrize(
