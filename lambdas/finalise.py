@@ -20,7 +20,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 from lambdas.reconcile import read_calculation, record_batches
 from settlement.adapters.storage import DataStore
 from settlement.bootstrap import Adapters
-from settlement.domain.ports import LedgerEntry
+from settlement.domain.ports import LedgerEntry, require_running
 from settlement.domain.run_report import (
     RunFacts,
     build_run_report,
@@ -53,6 +53,8 @@ def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
     run = runs.get_run(run_id)
     if run is None:
         raise UnknownRunError(f"run {run_id} was never opened")
+    if run.state != "SUCCEEDED":  # SUCCEEDED: a retry of a finalise that completed
+        require_running(runs, run_id, "update the ledger")
     applied = 0 if dry_run else apply_run_deltas(adapters, run_id)
     timings = {**step_timings(event, run.step_timings), FINALISE_STEP: time.monotonic() - started}
     report = write_run_report(adapters, run_id, "SUCCEEDED", published=not dry_run, timings=timings)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
 from settlement.adapters.storage import DataStore
-from settlement.domain.ports import PublishAckStore
+from settlement.domain.ports import PublishAckStore, RunRepository, require_running
 from settlement.domain.publishing import (
     CoreViewClient,
     CurrencyTotals,
@@ -44,6 +44,9 @@ READ_BATCH_ROWS = 20_000
 class _Database(Protocol):
     @property
     def acks(self) -> PublishAckStore: ...
+
+    @property
+    def runs(self) -> RunRepository: ...
 
 
 class PublishAdapters(Protocol):
@@ -80,10 +83,17 @@ def handle(event: dict[str, Any], adapters: PublishAdapters) -> dict[str, Any]:
         Unknown action, missing run id or part, or a part the calculation did not produce.
     CommitMismatchError, CoreViewError
         Core View disagreed or refused (the state machine's Catch fails the run).
+    RunEndedError
+        The run is no longer RUNNING (an operator abandoned it): it may not publish.
     """
     action, run_id = event.get("action"), event.get("run_id")
     if not isinstance(run_id, str) or not run_id:
         raise BadPublishEventError(f"publish event needs a run_id, got {run_id!r}")
+    if action not in ("announce", "part", "commit"):
+        raise BadPublishEventError(
+            f"publish action must be announce, part or commit, got {action!r}"
+        )
+    require_running(adapters.database.runs, run_id, "publish to Core View")
     store = adapters.store
     calculation = _read_calculation(store, run_id)
     if action == "announce":
@@ -97,11 +107,9 @@ def handle(event: dict[str, Any], adapters: PublishAdapters) -> dict[str, Any]:
             run_id, part, records, client=adapters.coreview, acks=adapters.database.acks
         )
         return {"action": action, **result.to_payload()}
-    if action == "commit":
-        expected = expected_figures(store, run_id, calculation)
-        receipt = commit_run(run_id, expected, adapters.coreview)
-        return {"run_id": run_id, "action": action, **receipt.figures.to_payload()}
-    raise BadPublishEventError(f"publish action must be announce, part or commit, got {action!r}")
+    expected = expected_figures(store, run_id, calculation)
+    receipt = commit_run(run_id, expected, adapters.coreview)
+    return {"run_id": run_id, "action": action, **receipt.figures.to_payload()}
 
 
 def _read_calculation(store: DataStore, run_id: str) -> dict[str, Any]:

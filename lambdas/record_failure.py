@@ -34,6 +34,7 @@ ERROR_HINTS = {
     "ReconciliationError": "the figures do not add up: nothing was published",
     "CalculationMissingError": "the calculation did not complete",
     "CalculationJobFailed": "fix the cause, then start a new run",
+    "RunEndedError": "the run was ended while it ran: nothing more was published by it",
 }
 
 

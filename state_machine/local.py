@@ -9,9 +9,12 @@ recorded for the run as the runner reports them.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import secrets
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -194,19 +197,63 @@ def run_workflow(
         on_event=observe,
         state_machine_name="settlement",
     )
-    try:
-        return runner.start(dict(request), name=name)
-    except KeyboardInterrupt:
-        # No Catch runs for an interrupted process: record the failure as one would, so the
-        # run does not hold its periods (and the ledger lock) for ever. Interrupted before it
-        # opened, it holds nothing: the interrupt itself is what the caller must see.
-        with contextlib.suppress(RunNotRunningError):
-            abandon_run(adapters, name, "the local run was interrupted (Ctrl-C)")
-        raise
+    with running_here(name):
+        try:
+            return runner.start(dict(request), name=name)
+        except KeyboardInterrupt:
+            # No Catch runs for an interrupted process: record the failure as one would, so
+            # the run does not hold its periods (and the ledger lock) for ever. Interrupted
+            # before it opened, it holds nothing: the interrupt itself is what the caller
+            # must see.
+            with contextlib.suppress(RunNotRunningError):
+                _record_abandoned(adapters, name, "the local run was interrupted (Ctrl-C)")
+            raise
 
 
 class RunNotRunningError(Exception):
     """Only a run still marked RUNNING can be abandoned."""
+
+
+class RunStillRunningError(Exception):
+    """The run's process is alive on this machine: it must be stopped, not abandoned."""
+
+
+def _lock_path(run_id: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"settle-runs-{os.getuid()}" / f"{run_id}.lock"
+
+
+@contextlib.contextmanager
+def running_here(run_id: str) -> Iterator[None]:
+    """Hold an OS lock on the run's lock file while this process runs it.
+
+    The kernel releases it whenever the process ends, ``kill -9`` included, so
+    :func:`abandon_run` can tell a live run on this machine from one whose process died.
+    """
+    path = _lock_path(run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def live_process(run_id: str) -> int | None:
+    """The id of the process on this machine that runs ``run_id``, or None."""
+    try:
+        handle = _lock_path(run_id).open()
+    except FileNotFoundError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return int(handle.read().strip() or 0)
+    return None
 
 
 def abandon_run(adapters: Adapters, run_id: str, cause: str) -> dict[str, Any]:
@@ -214,13 +261,27 @@ def abandon_run(adapters: Adapters, run_id: str, cause: str) -> dict[str, Any]:
 
     What the failure handler would have done: the run report, the run FAILED, its periods (and
     the ledger lock) released; when it had reconciled, Core View is asked whether it committed
-    it (and the ledger brought in line if so). Only for a run whose process no longer runs.
+    it (and the ledger brought in line if so). Only for a run whose process no longer runs: a
+    run whose process is alive on this machine is refused. (One on another machine cannot be
+    told apart; if it goes on, its next publishing or ledger step finds it ended and stops.)
 
     Raises
     ------
+    RunStillRunningError
+        A process on this machine still runs it.
     RunNotRunningError
         The run is unknown or has already ended.
     """
+    pid = live_process(run_id)
+    if pid is not None:
+        raise RunStillRunningError(
+            f"run {run_id} is still running (process {pid} on this machine): interrupt it "
+            "(Ctrl-C, or kill -INT), which marks it FAILED and releases its periods"
+        )
+    return _record_abandoned(adapters, run_id, cause)
+
+
+def _record_abandoned(adapters: Adapters, run_id: str, cause: str) -> dict[str, Any]:
     run = adapters.database.runs.get_run(run_id)
     if run is None or run.state != "RUNNING":
         found = "unknown" if run is None else run.state

@@ -256,12 +256,12 @@ def abandon(
     workflow's failure handler would have done, including asking Core View whether a run that
     had reconciled was committed.
     """
-    from state_machine.local import RunNotRunningError, abandon_run
+    from state_machine.local import RunNotRunningError, RunStillRunningError, abandon_run
 
     adapters = build_adapters(settings_for(home))
     try:
         answer = abandon_run(adapters, run_id, "abandoned by the operator: its process had ended")
-    except RunNotRunningError as error:
+    except (RunNotRunningError, RunStillRunningError) as error:
         raise fail(str(error)) from None
     console.print(f"run {run_id} marked FAILED, its periods released: {answer['cause']}")
 

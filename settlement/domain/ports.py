@@ -77,8 +77,32 @@ class RunRepository(Protocol):
         *,
         error: str | None = None,
         summary: dict[str, Any] | None = None,
-    ) -> None:
-        """Set the final state and release the run's periods (idempotent)."""
+    ) -> bool:
+        """End a RUNNING run and release its periods; a run that already ended keeps its
+        state. Returns whether this call ended the run."""
+
+
+class RunEndedError(Exception):
+    """A run that has ended (or was abandoned by an operator) no longer holds its periods, so
+    it may not publish or update the ledger: another run may hold the periods by now."""
+
+
+def require_running(runs: RunRepository, run_id: str, action: str) -> RunRecord:
+    """The run's record, if it is still RUNNING, else :class:`RunEndedError` naming ``action``.
+
+    Checked by every step with an effect outside the run's own files (publishing to Core View,
+    the ledger), so a run abandoned while its process still ran stops there.
+    """
+    run = runs.get_run(run_id)
+    if run is None:
+        raise RunEndedError(f"run {run_id} was never opened: it may not {action}")
+    if run.state != "RUNNING":
+        why = f" ({run.error})" if run.error else ""
+        raise RunEndedError(
+            f"run {run_id} is {run.state}{why}: it no longer holds its periods, so it may not "
+            f"{action}; start a new run for them"
+        )
+    return run
 
 
 # --------------------------------------------------------------------------- published ledger

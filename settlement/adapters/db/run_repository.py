@@ -98,20 +98,28 @@ class SqlRunRepository:
         *,
         error: str | None = None,
         summary: dict[str, Any] | None = None,
-    ) -> None:
-        """Set the final state and release the run's periods (idempotent)."""
+    ) -> bool:
+        """End a RUNNING run with ``state`` and release its periods.
+
+        A run that already ended keeps its state (a retried step, or a run an operator
+        abandoned while its process still ran, must not flip it): returns whether this call
+        ended the run.
+        """
         if state not in FINAL_STATES:
             raise ValueError(f"final state must be one of {FINAL_STATES}, not {state!r}")
         values: dict[str, Any] = {"state": state, "finished_at": utc_now(), "error": error}
         if summary is not None:
             values["summary"] = summary
         with self._engine.begin() as connection:
-            found = connection.execute(
-                update(runs).where(runs.c.run_id == run_id).values(**values)
+            ended = connection.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id, runs.c.state == RUNNING)
+                .values(**values)
             ).rowcount
-            if not found:
+            if not ended and _select_run(connection, run_id) is None:
                 raise KeyError(f"unknown run {run_id}")
             connection.execute(delete(period_locks).where(period_locks.c.run_id == run_id))
+        return bool(ended)
 
 
 def _select_run(connection: Connection, run_id: str) -> Row[Any] | None:

@@ -6,8 +6,12 @@ are about what the commands tell the operator, not about commissions.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ from settlement.cli.app import app
 from tests.fixtures.workflow import FakeCalculation, database_down, put_batch, sale
 
 SEPTEMBER_AND_OCTOBER = ["2026-09", "2026-10"]
+REPOSITORY = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
@@ -233,6 +238,47 @@ def test_abandon_releases_a_run_whose_process_was_killed(workspace: Adapters) ->
     assert error_line(err) == (
         "error: run run-killed is FAILED: only a RUNNING run can be abandoned"
     )
+
+
+def test_abandon_refuses_a_run_whose_process_is_alive(workspace: Adapters) -> None:
+    # GIVEN a RUNNING run whose process is alive on this machine
+    open_run.handle({"run_id": "run-live", "periods": ["2026-10"]}, workspace)
+    with process_running("run-live") as process:
+        # WHEN the operator abandons it
+        code, _, err = settle(workspace, "abandon", "run-live")
+        # THEN it is refused in one line naming the process, and the run keeps its periods
+        assert code == 1
+        assert error_line(err) == (
+            f"error: run run-live is still running (process {process.pid} on this machine): "
+            "interrupt it (Ctrl-C, or kill -INT), which marks it FAILED and releases its periods"
+        )
+        assert workspace.database.runs.get_run("run-live").state == "RUNNING"  # type: ignore[union-attr]
+        # AND once the process is killed (no handler runs), abandoning it succeeds
+        process.kill()
+        process.wait(timeout=30)
+    assert settle(workspace, "abandon", "run-live")[0] == 0
+
+
+@contextlib.contextmanager
+def process_running(run_id: str) -> Iterator[subprocess.Popen[str]]:
+    """A separate process that runs ``run_id`` as `settle run` would (holds its run lock)."""
+    script = (
+        "import sys, time\n"
+        "from state_machine.local import running_here\n"
+        f"with running_here({run_id!r}):\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPOSITORY, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        yield process
+    finally:
+        process.kill()
+        process.wait(timeout=30)
 
 
 def test_an_interrupted_local_run_releases_what_it_holds(workspace: Adapters) -> None:

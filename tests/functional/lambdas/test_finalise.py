@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from lambdas import finalise, open_run, reconcile, validate_batches
 from settlement.bootstrap import Adapters
+from settlement.domain.ports import RunEndedError
 from settlement.domain.run_report import timings_from_history
 from tests.fixtures.workflow import FakeCalculation, put_batch, sale
 
@@ -45,6 +47,20 @@ def test_finalise_applies_the_deltas_and_releases_the_periods(workspace: Adapter
     assert report["published"] == [{"currency": "EUR", "delta": "30.00"}]
     assert report["records"] == 2
     assert report["totals"][0]["total"] == "30.00"
+
+
+def test_a_run_abandoned_while_it_ran_does_not_finalise(workspace: Adapters) -> None:
+    # GIVEN a calculated run an operator marked FAILED while its process still ran
+    calculated_run(workspace, "r1")
+    workspace.database.runs.finish_run("r1", "FAILED", error="abandoned by the operator")
+    # WHEN its finalise step runs
+    with pytest.raises(RunEndedError, match="may not update the ledger"):
+        finalise.handle({"run_id": "r1", "dry_run": False}, workspace)
+    # THEN the ledger is untouched and the run stays FAILED, as the operator left it
+    assert workspace.database.ledger.entries() == []
+    run = workspace.database.runs.get_run("r1")
+    assert run is not None
+    assert (run.state, run.error) == ("FAILED", "abandoned by the operator")
 
 
 def test_a_dry_run_leaves_the_ledger_alone(workspace: Adapters) -> None:

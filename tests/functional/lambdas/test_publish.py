@@ -15,6 +15,7 @@ import pytest
 from lambdas.publish import BadPublishEventError, handle
 from settlement.adapters.coreview import FileSinkClient
 from settlement.adapters.storage import DataStore
+from settlement.domain.ports import RunEndedError
 from settlement.domain.publishing import (
     CommitMismatchError,
     CoreViewClient,
@@ -23,6 +24,7 @@ from settlement.domain.publishing import (
 )
 from settlement.local_coreview import ServerHandle
 from tests.fixtures.coreview import InMemoryAcks, http_client, make_delta_records
+from tests.fixtures.runs import InMemoryRuns
 
 MONEY = pa.decimal128(18, 2)
 SCHEMA = pa.schema(
@@ -42,15 +44,25 @@ SCHEMA = pa.schema(
 @dataclass
 class FakeDatabase:
     acks: InMemoryAcks = field(default_factory=InMemoryAcks)
+    runs: InMemoryRuns = field(default_factory=InMemoryRuns)
 
 
 @dataclass
 class FakeAdapters:
-    """What bootstrap.Adapters gives the handler, with an in-memory ack store."""
+    """What bootstrap.Adapters gives the handler, with in-memory acks and runs."""
 
     store: DataStore
     coreview: CoreViewClient
     database: FakeDatabase = field(default_factory=FakeDatabase)
+
+
+def adapters_for(store: DataStore, coreview: CoreViewClient, *run_ids: str) -> FakeAdapters:
+    """The handler's adapters with ``run_ids`` RUNNING, as the workflow has them when it
+    publishes."""
+    adapters = FakeAdapters(store, coreview)
+    for run_id in run_ids:
+        adapters.database.runs.open_run(run_id, [run_id], dry_run=False, requested_by="test")
+    return adapters
 
 
 def write_run(
@@ -96,7 +108,7 @@ def test_announce_parts_commit_publish_the_run_exactly(
     store = DataStore(str(tmp_path / "store"))
     records = list(make_delta_records(16_000))
     write_run(store, "run-1", [records[:9000], records[9000:]])
-    adapters = FakeAdapters(store, http_client(coreview_server.url))
+    adapters = adapters_for(store, http_client(coreview_server.url), "run-1")
 
     announced = handle({"action": "announce", "run_id": "run-1", "ignored": 1}, adapters)
     parts = [handle({"action": "part", "run_id": "run-1", "part": k}, adapters) for k in (0, 1)]
@@ -119,7 +131,7 @@ def test_totals_without_base_and_bonus_are_summed_from_deltas(tmp_path: Path) ->
     records = list(make_delta_records(300))
     write_run(store, "run-2", [records], full_totals=False)
 
-    handle({"action": "announce", "run_id": "run-2"}, FakeAdapters(store, sink))
+    handle({"action": "announce", "run_id": "run-2"}, adapters_for(store, sink, "run-2"))
 
     header = json.loads((tmp_path / "sink/run-2/run.json").read_bytes())
     assert header["expected"] == figures_of(records).to_payload()
@@ -138,7 +150,7 @@ def test_deltas_disagreeing_with_calculation_json_are_refused(tmp_path: Path) ->
     with pytest.raises(
         BadPublishEventError, match=re.escape("disagrees with calculation.json: EUR delta")
     ):
-        handle({"action": "announce", "run_id": "run-3"}, FakeAdapters(store, sink))
+        handle({"action": "announce", "run_id": "run-3"}, adapters_for(store, sink, "run-3"))
     assert not (tmp_path / "sink/run-3").exists()
 
 
@@ -146,7 +158,7 @@ def test_commit_mismatch_fails_the_step(tmp_path: Path) -> None:
     """GIVEN a part never published WHEN committing THEN CommitMismatchError."""
     store, sink = DataStore(str(tmp_path / "store")), FileSinkClient(tmp_path / "sink")
     write_run(store, "run-4", [list(make_delta_records(10))])
-    adapters = FakeAdapters(store, sink)
+    adapters = adapters_for(store, sink, "run-4")
     handle({"action": "announce", "run_id": "run-4"}, adapters)
 
     with pytest.raises(CommitMismatchError, match="records ours 10 theirs 0"):
@@ -172,7 +184,7 @@ def test_bad_events_get_clear_errors(
     write_run(store, "run-5", [list(make_delta_records(3))])
 
     with pytest.raises(BadPublishEventError, match=message):
-        handle(event, FakeAdapters(store, FileSinkClient(tmp_path / "sink")))
+        handle(event, adapters_for(store, FileSinkClient(tmp_path / "sink"), "run-5", "nope"))
 
 
 def test_null_money_in_deltas_names_file_row_and_field(tmp_path: Path) -> None:
@@ -185,7 +197,7 @@ def test_null_money_in_deltas_names_file_row_and_field(tmp_path: Path) -> None:
     bonus = table.column("bonus_delta").to_pylist()
     bonus[1] = None
     pq.write_table(table.set_column(5, "bonus_delta", pa.array(bonus, MONEY)), store.path(key))
-    adapters = FakeAdapters(store, sink)
+    adapters = adapters_for(store, sink, "run-6")
     handle({"action": "announce", "run_id": "run-6"}, adapters)
 
     with pytest.raises(
@@ -202,11 +214,15 @@ def test_handler_wires_real_adapters_and_resumes_from_database_acks(
     WHEN handler() publishes the part twice THEN the acks persisted in the database make the
     second call send nothing, and commit answers our figures."""
     from lambdas.publish import handler
+    from settlement.bootstrap import build_adapters
 
     monkeypatch.setenv("SETTLE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SETTLE_COREVIEW_URL", f"file://{tmp_path / 'sink'}")
     records = list(make_delta_records(12_000))
     write_run(DataStore(str(tmp_path / "home" / "store")), "run-7", [records])
+    build_adapters().database.runs.open_run(
+        "run-7", ["2026-10"], dry_run=False, requested_by="test"
+    )
 
     handler({"action": "announce", "run_id": "run-7"}, None)
     first = handler({"action": "part", "run_id": "run-7", "part": 0}, None)
@@ -216,3 +232,18 @@ def test_handler_wires_real_adapters_and_resumes_from_database_acks(
     assert (first["sent"], second["sent"], second["skipped"]) == (3, 0, 3)
     assert committed["records"] == 12_000
     assert committed["totals"] == [t.to_payload() for t in figures_of(records).totals]
+
+
+@pytest.mark.parametrize("action", ["announce", "part", "commit"])
+def test_a_run_that_has_ended_may_not_publish(tmp_path: Path, action: str) -> None:
+    """GIVEN a run an operator marked FAILED while its process still ran WHEN its publish
+    step runs THEN it is refused, naming the run's state, and nothing reaches Core View."""
+    store, sink = DataStore(str(tmp_path / "store")), FileSinkClient(tmp_path / "sink")
+    write_run(store, "run-8", [list(make_delta_records(3))])
+    adapters = adapters_for(store, sink, "run-8")
+    adapters.database.runs.finish_run("run-8", "FAILED", error="abandoned by the operator")
+
+    refusal = re.escape("run run-8 is FAILED (abandoned by the operator)")
+    with pytest.raises(RunEndedError, match=refusal):
+        handle({"action": action, "run_id": "run-8", "part": 0}, adapters)
+    assert not (tmp_path / "sink/run-8").exists()

@@ -200,6 +200,19 @@ def test_runs_that_publish_go_one_at_a_time_dry_runs_alongside(database: Databas
     )
 
 
+def test_a_run_that_ended_keeps_its_state(database: Database) -> None:
+    """GIVEN r1 marked FAILED (abandoned) WHEN its own steps later try to end it SUCCEEDED
+    THEN nothing changes and the call says so; a first end says it ended the run."""
+    database.runs.open_run("r1", ["2026-10"], dry_run=False, requested_by="ops")
+    assert database.runs.finish_run("r1", "FAILED", error="abandoned") is True
+
+    assert database.runs.finish_run("r1", "SUCCEEDED", summary={"rows": 3}) is False
+
+    run = database.runs.get_run("r1")
+    assert run is not None
+    assert (run.state, run.error, run.summary) == ("FAILED", "abandoned", {})
+
+
 def test_finish_run_releases_the_periods(database: Database) -> None:
     """GIVEN a running r1 WHEN it finishes (twice) THEN its periods are free for r2."""
     database.runs.open_run("r1", ["2026-09", "2026-10"], dry_run=False, requested_by="ops")
