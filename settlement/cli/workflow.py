@@ -112,6 +112,7 @@ def run(
     except KeyboardInterrupt:
         raise fail(interrupted_line(adapters, name)) from None
     if execution.status == "SUCCEEDED":
+        print_outcome(read_run_report(adapters, name))
         typer.echo(name)
         return
     record = adapters.database.runs.get_run(name)
@@ -130,6 +131,37 @@ def run(
             f"it still holds its periods: fix that, then `settle abandon {name}`"
         )
     raise fail(f"run {name} failed: {execution.error}: {execution.cause}")
+
+
+def read_run_report(adapters: Adapters, run_id: str) -> dict[str, Any] | None:
+    """``runs/<run_id>/run_report.json``, or None when the run wrote none."""
+    key = f"runs/{run_id}/run_report.json"
+    return adapters.store.read_json(key) if adapters.store.exists(key) else None
+
+
+def print_outcome(report: Mapping[str, Any] | None) -> None:
+    """What a finished run published (or would have), and the periods it found no batch for."""
+    if report is None:
+        return
+    print_periods_without_batches(report)
+    if report.get("dry_run"):
+        records = report.get("computed_delta_records")
+        console.print(f"dry run: {records} delta records would be published; nothing was")
+    elif report.get("state") == "SUCCEEDED" and not report.get("records"):
+        console.print("nothing to publish: no transaction changed")
+    elif report.get("records"):
+        deltas = ", ".join(f"{d['currency']} {d['delta']}" for d in report.get("published", []))
+        console.print(f"published {report['records']} delta records ({deltas})")
+
+
+def print_periods_without_batches(report: Mapping[str, Any]) -> None:
+    """A period with no batch is settled from nothing (spec §5: its publications reversed)."""
+    without = report.get("periods_without_batches") or []
+    if without:
+        console.print(
+            f"[yellow]no batches for {', '.join(without)}: settled nothing there, so whatever "
+            "was published for it is reversed[/]"
+        )
 
 
 def interrupted_line(adapters: Adapters, run_id: str) -> str:
@@ -238,8 +270,7 @@ def show(
     record = adapters.database.runs.get_run(run_id)
     if record is None:
         raise fail(f"no run {run_id}")
-    key = f"runs/{run_id}/run_report.json"
-    report = adapters.store.read_json(key) if adapters.store.exists(key) else None
+    report = read_run_report(adapters, run_id)
     if as_json:
         typer.echo(json.dumps({"run": run_json(record), "report": report}, indent=2))
         return
@@ -290,6 +321,7 @@ def print_run(record: RunRecord, report: Mapping[str, Any] | None) -> None:
         console.print(f"[red]error:[/] {record.error}")
     if report is None:
         return
+    print_periods_without_batches(report)
     if report.get("batches"):
         batches = value_table(
             "batch", "period", "rows in", "settled", "rejected", "in = settled + rejected",

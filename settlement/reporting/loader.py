@@ -178,6 +178,7 @@ def _header(run_id: str, report: Mapping[str, Any], key: str) -> RunHeader:
     return RunHeader(
         run_id=str(report.get("run_id") or run_id),
         periods=tuple(str(p) for p in report.get("periods") or ()),
+        periods_without_batches=tuple(str(p) for p in report.get("periods_without_batches") or ()),
         state=_optional_str(report.get("state")),
         requested_by=_optional_str(report.get("requested_by")),
         dry_run=None if report.get("dry_run") is None else bool(report["dry_run"]),

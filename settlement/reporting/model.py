@@ -34,6 +34,7 @@ class RunHeader:
     matrix_versions: tuple[str, ...] = ()
     target_versions: tuple[str, ...] = ()
     inputs: tuple[InputBatch, ...] = ()
+    periods_without_batches: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

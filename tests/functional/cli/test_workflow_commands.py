@@ -112,6 +112,44 @@ def test_show_of_a_real_run_still_gives_what_was_published(workspace: Adapters) 
     assert "dry run)" not in shown
 
 
+# --------------------------------------------------------------------------- what a run says
+def test_run_says_what_it_published_then_that_an_unchanged_re_run_publishes_nothing(
+    workspace: Adapters,
+) -> None:
+    # GIVEN a batch of two sales (10.00 + 20.00 of BASE)
+    put_batch(workspace.store, "b1", [sale(1, price="1000.00"), sale(2, price="2000.00")])
+    # WHEN the period is run, then run again unchanged, then as a dry run
+    first, second, dry = (
+        settle(workspace, "run", "--period", "2026-10", *extra)[1]
+        for extra in ([], [], ["--dry-run"])
+    )
+    # THEN each says in one line what it published, or that there was nothing to publish
+    assert "published 2 delta records (EUR 30.00)" in first
+    assert "nothing to publish: no transaction changed" in second
+    assert "published" not in second.replace("nothing to publish", "")
+    assert "dry run: 0 delta records would be published; nothing was" in dry
+
+
+def test_a_period_without_batches_is_named_by_run_show_and_report(
+    workspace: Adapters, tmp_path: Path
+) -> None:
+    # GIVEN no batch for October
+    # WHEN October is run, shown and reported
+    code, out, err = settle(workspace, "run", "--period", "2026-10")
+    assert code == 0, err
+    run_id = run_id_of(out)
+    _, shown, _ = settle(workspace, "show", run_id)
+    report_code, _, _ = settle(workspace, "report", run_id, "--out", str(tmp_path / "r.html"))
+    # THEN each names the period and what settling it from nothing means
+    line = "no batches for 2026-10: settled nothing there, so whatever was published for it"
+    assert line in " ".join(out.split())
+    assert line in " ".join(shown.split())
+    assert report_code == 0
+    html = (tmp_path / "r.html").read_text()
+    assert "Without batches" in html
+    assert "2026-10: no batch was submitted" in html
+
+
 # --------------------------------------------------------------------------- refused runs
 def _invalid_batch(workspace: Adapters) -> None:
     put_batch(workspace.store, "short", [sale(2), sale(3)])
