@@ -35,4 +35,6 @@ def report(
         written = write_report(store, run_id, target)
     except (RunNotFoundError, ReportDataError) as error:
         raise fail(str(error)) from error
+    except OSError as error:
+        raise fail(f"cannot write the report to {target}: {error.strerror or error}") from None
     typer.echo(str(written))

@@ -30,7 +30,8 @@ def write_report(store: DataStore, run_id: str, out: Path) -> Path:
     run_id
         The run to report on.
     out
-        The HTML file to write (parent directories are created).
+        The HTML file to write (parent directories are created), or an existing directory
+        to write ``<run_id>.html`` in.
 
     Returns
     -------
@@ -41,11 +42,18 @@ def write_report(store: DataStore, run_id: str, out: Path) -> Path:
     ------
     RunNotFoundError, ReportDataError
         Before anything is written.
+    OSError
+        The file cannot be written (nothing is left behind).
     """
     html = render_report(load_report_model(store, run_id))
     target = out.expanduser().resolve()
+    if target.is_dir():
+        target = target / f"{run_id}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    temp.write_text(html, encoding="utf-8")
-    temp.replace(target)
+    try:
+        temp.write_text(html, encoding="utf-8")
+        temp.replace(target)
+    finally:
+        temp.unlink(missing_ok=True)
     return target

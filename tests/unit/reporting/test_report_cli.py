@@ -59,3 +59,40 @@ def test_missing_run_fails_with_one_line_and_writes_nothing(tmp_path: Path) -> N
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith("error: run no-such-run not found in the data store")
     assert not out.exists()
+
+
+def test_out_as_an_existing_directory_writes_the_run_report_inside(
+    finished_run: RunFixture, tmp_path: Path
+) -> None:
+    # GIVEN an existing directory
+    directory = tmp_path / "reports"
+    directory.mkdir()
+    # WHEN it is given as --out
+    result = CliRunner().invoke(
+        settle(),
+        ["report", finished_run.run_id, "--out", str(directory), "--home", str(finished_run.home)],
+    )
+    # THEN the report is <run_id>.html inside it, and nothing else is left there
+    assert result.exit_code == 0, result.output
+    written = directory / f"{finished_run.run_id}.html"
+    assert result.stdout.strip() == str(written.resolve())
+    assert [p.name for p in directory.iterdir()] == [written.name]
+
+
+def test_an_unwritable_target_fails_in_one_line_and_leaves_nothing(
+    finished_run: RunFixture, tmp_path: Path
+) -> None:
+    # GIVEN a target whose parent is a file
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    # WHEN the report is written under it
+    result = CliRunner().invoke(
+        settle(),
+        ["report", finished_run.run_id, "--out", str(blocker / "r.html"), "--home",
+         str(finished_run.home)],
+    )  # fmt: skip
+    # THEN one line names the target, and no temporary file is left
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: cannot write the report to {blocker / 'r.html'}")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
