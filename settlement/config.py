@@ -25,6 +25,10 @@ ENVIRONMENT_VARIABLES = {
 }
 
 
+class SettingsError(ValueError):
+    """The configuration cannot be used; the message names the file, variable or value."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration of one runtime.
@@ -74,14 +78,19 @@ def load_settings(home: str | Path | None = None, **overrides: str | None) -> Se
     """Resolve the settings for ``home`` (or ``$SETTLE_HOME``, else ``~/.settle``)."""
     resolved_home = Path(home or os.environ.get("SETTLE_HOME") or DEFAULT_HOME).expanduser()
     resolved_home = resolved_home.resolve()
+    if resolved_home.exists() and not resolved_home.is_dir():
+        raise SettingsError(f"home {resolved_home} is a file, not a directory")
     values: dict[str, str] = defaults_for(resolved_home)
     config_file = resolved_home / "settle.toml"
     if config_file.exists():
         with config_file.open("rb") as handle:
-            from_file = tomllib.load(handle)
+            try:
+                from_file = tomllib.load(handle)
+            except tomllib.TOMLDecodeError as error:
+                raise SettingsError(f"{config_file} is not valid TOML: {error}") from None
         unknown = set(from_file) - set(values)
         if unknown:
-            raise ValueError(f"{config_file}: unknown settings {sorted(unknown)}")
+            raise SettingsError(f"{config_file}: unknown settings {sorted(unknown)}")
         values.update({key: str(value) for key, value in from_file.items()})
     for key, variable in ENVIRONMENT_VARIABLES.items():
         if os.environ.get(variable):

@@ -11,6 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from settlement.cli import coreview, generate, reference, report, workflow
+from settlement.config import SettingsError
 
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
 
@@ -39,6 +40,9 @@ class OneLineErrorsGroup(TyperGroup):
             sys.exit(error.exit_code)
         except typer.Abort:
             typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        except SettingsError as error:  # already says which file, variable or value
+            typer.echo(f"error: {error}", err=True)
             sys.exit(1)
         except Exception as error:  # anything unforeseen: still one line (SETTLE_DEBUG: trace)
             if os.environ.get("SETTLE_DEBUG"):

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 def serve(  # noqa: PLR0917 - Typer maps each parameter to an option
     home: HomeOption = None,
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8787,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 8787,
     db: Annotated[Path | None, typer.Option(help="SQLite file of what Core View holds.")] = None,
     token: Annotated[
         str | None, typer.Option(help="Bearer token to accept (default: the settings').")
@@ -36,6 +36,7 @@ def serve(  # noqa: PLR0917 - Typer maps each parameter to an option
 ) -> None:
     """Serve the Core View API on loopback until interrupted."""
     from settlement.local_coreview import FaultConfig, serve_forever
+    from settlement.local_coreview.server import bind_loopback
 
     settings = settings_for(home)
     try:
@@ -49,5 +50,11 @@ def serve(  # noqa: PLR0917 - Typer maps each parameter to an option
     except ValueError as error:
         raise fail(str(error)) from None
     database = db or settings.home / "coreview.db"
+    try:
+        listener = bind_loopback(port)
+    except OSError as error:
+        raise fail(f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
     typer.echo(f"Core View on http://127.0.0.1:{port} (db {database})", err=True)
-    serve_forever(db=database, token=token or settings.coreview_token, faults=faults, port=port)
+    serve_forever(
+        db=database, token=token or settings.coreview_token, faults=faults, listener=listener
+    )

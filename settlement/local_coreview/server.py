@@ -116,11 +116,11 @@ def serve_in_thread(
 
 
 def serve_forever(
-    *, db: str | Path, token: str, faults: FaultConfig | None = None, port: int = 8787
+    *, db: str | Path, token: str, listener: socket.socket, faults: FaultConfig | None = None
 ) -> None:
-    """Serve on 127.0.0.1:``port`` until interrupted (the CLI)."""
+    """Serve on ``listener`` (from :func:`bind_loopback`) until interrupted (the CLI)."""
     server, store, _ = build_server(db=db, token=token, faults=faults, log_level="warning")
     try:
-        server.run(sockets=[bind_loopback(port)])
+        server.run(sockets=[listener])
     finally:
         store.close()

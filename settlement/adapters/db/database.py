@@ -12,13 +12,15 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool, StaticPool
 
 from settlement.adapters.db.ack_store import SqlPublishAckStore
 from settlement.adapters.db.ledger_repository import SqlLedgerRepository
 from settlement.adapters.db.reference_repository import SqlReferenceRepository
 from settlement.adapters.db.run_repository import SqlRunRepository
+from settlement.config import SettingsError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 LOCK_KEY = 4_815_162_342  # any constant: the advisory lock serialising migrations
@@ -43,7 +45,7 @@ class Database:
         Lambdas keep a small pool across invocations; SQLite gets foreign keys switched on and
         a busy timeout, since the local runner and the CLI may share one file.
         """
-        parsed = make_url(url)
+        parsed = _checked_url(url)
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -122,3 +124,20 @@ def _sqlite_begin_immediate(connection: Connection) -> None:
     immediate one waits for the busy timeout instead, so concurrent runs get PeriodsHeldError.
     """
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+SUPPORTED_BACKENDS = ("postgresql", "sqlite")
+
+
+def _checked_url(url: str) -> URL:
+    """The parsed URL, or a :class:`SettingsError` naming it (password hidden)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SettingsError(
+            "database URL is not a URL like postgresql+pg8000://user@host/db or sqlite:///file"
+        ) from None
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+        shown = parsed.render_as_string(hide_password=True)
+        raise SettingsError(f"database URL {shown}: only PostgreSQL and SQLite are supported")
+    return parsed
