@@ -23,3 +23,11 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one clear line on stderr and return the exit to raise."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def require_file(file: Path) -> None:
+    """Fail in one line unless ``file`` is a readable regular file."""
+    if file.is_dir():
+        raise fail(f"{file}: is a directory, not a file")
+    if not file.is_file():
+        raise fail(f"{file}: no such file")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from settlement.bootstrap import build_adapters
-from settlement.cli.options import HomeOption, fail, settings_for
+from settlement.cli.options import HomeOption, fail, require_file, settings_for
 from settlement.cli.output import make_console, value_table
 from settlement.domain.reference.errors import ReferenceUploadError
 from settlement.domain.reference.models import REFERENCE_KINDS, ReferenceKind, VersionInfo
@@ -40,8 +40,7 @@ def upload(
 ) -> None:
     """Store a reference file under incoming/reference/<kind>/ and load it as a new version."""
     checked_kind = _kind(kind)
-    if not file.is_file():
-        raise fail(f"{file}: no such file")
+    require_file(file)
     adapters = build_adapters(settings_for(home))
     key = incoming_key(checked_kind, file.name)
     adapters.store.write_bytes(key, file.read_bytes())

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from settlement.bootstrap import Adapters, build_adapters
-from settlement.cli.options import HomeOption, fail, settings_for
+from settlement.cli.options import HomeOption, fail, require_file, settings_for
 from settlement.cli.output import make_console, value_table
 from settlement.config import load_settings
 from settlement.domain.batches import INCOMING_PREFIX, InvalidBatchesError, manifest_for
@@ -53,8 +53,7 @@ def submit(
     home: HomeOption = None,
 ) -> None:
     """Store a transaction batch and its manifest, as the external account would."""
-    if not file.is_file():
-        raise fail(f"{file}: no such file")
+    require_file(file)
     adapters = build_adapters(settings_for(home))
     try:
         manifest = submit_batch(adapters, file, period=period, batch_id=batch_id, source=source)

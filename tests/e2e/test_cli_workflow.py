@@ -47,13 +47,24 @@ def test_submit_refuses_a_file_with_an_unknown_column(home: Path, tmp_path: Path
     assert not Adapters(load_settings(home)).store.exists("incoming/transactions/bad.csv")
 
 
-def test_submit_of_a_missing_file_says_so_in_one_line(home: Path, tmp_path: Path) -> None:
-    missing = tmp_path / "nope.csv"
-    result = runner.invoke(
-        app, ["submit", str(missing), "--period", "2026-10", "--home", str(home)]
-    )
+@pytest.mark.parametrize(
+    "command", [["submit", "--period", "2026-10"], ["upload", "--kind", "matrix"]]
+)
+@pytest.mark.parametrize(
+    ("name", "problem"), [("nope.csv", "no such file"), ("dir", "is a directory, not a file")]
+)
+def test_a_file_argument_that_is_not_a_file_says_so_in_one_line(
+    home: Path, tmp_path: Path, command: list[str], name: str, problem: str
+) -> None:
+    # GIVEN a path that does not exist, or is a directory
+    (tmp_path / "dir").mkdir()
+    path = tmp_path / name
+    # WHEN it is submitted or uploaded
+    verb, *options = command
+    result = runner.invoke(app, [verb, str(path), *options, "--home", str(home)])
+    # THEN one line says what the path is instead
     assert result.exit_code == 1
-    assert result.stderr == f"error: {missing}: no such file\n"
+    assert result.stderr == f"error: {path}: {problem}\n"
 
 
 def test_a_refused_run_exits_non_zero_with_one_line_naming_the_holder(home: Path) -> None:
