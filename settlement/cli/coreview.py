@@ -47,8 +47,8 @@ def serve(  # noqa: PLR0917 - Typer maps each parameter to an option
             retry_after_s=retry_after,
             seed=seed,
         )
-    except ValueError as error:
-        raise fail(str(error)) from None
+    except ValueError as error:  # an option's value: a usage error (exit 2), like Click's own
+        raise typer.BadParameter(str(error)) from None
     database = db or settings.home / "coreview.db"
     try:
         listener = bind_loopback(port)

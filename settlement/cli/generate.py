@@ -64,8 +64,8 @@ def generate(  # noqa: PLR0917 - Typer maps each parameter to an option
                 source=source,
                 on_progress=lambda done: progress.advance(task, done),
             )
-    except ValueError as error:
-        raise fail(str(error)) from None
+    except ValueError as error:  # an option's value: a usage error (exit 2), like Click's own
+        raise typer.BadParameter(str(error)) from None
     except OSError as error:
         raise fail(f"cannot write under {out}: {error}") from None
     _print_summary(month, out)

@@ -17,7 +17,6 @@ from settlement.domain.reference.models import REFERENCE_KINDS, ReferenceKind, V
 from settlement.domain.reference.service import incoming_key, load_incoming
 
 console = make_console()
-error_console = make_console(stderr=True)
 
 KindOption = Annotated[str, typer.Option("--kind", help="matrix or targets.")]
 
@@ -120,10 +119,11 @@ def _user_name() -> str:
 
 
 def _print_errors(error: ReferenceUploadError) -> None:
+    """Every error as a table on stdout; stderr keeps the command's one line."""
     table = value_table("row", "column", "reason", title=f"{error.file_name}: rejected")
     for item in error.errors:
         table.add_row("" if item.row is None else str(item.row), item.column or "", item.reason)
-    error_console.print(table)
+    console.print(table)
 
 
 def _version_json(version: VersionInfo) -> dict[str, Any]:

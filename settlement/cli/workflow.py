@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -433,9 +434,10 @@ def demo(
     except DemoFailedError as error:
         raise fail(str(error)) from None
     console.print(f"first run {outcome['first']}, re-run {outcome['second']}")
-    console.print(
-        f"inspect with: settle runs --home {demo_home} | settle report RUN_ID --home {demo_home}"
-    )
+    # Under `uv run` (the README's way) `settle` is not on the PATH of the operator's shell.
+    settle = "uv run settle" if os.environ.get("UV") else "settle"
+    console.print(f"list the runs:   {settle} runs --home {demo_home}")
+    console.print(f"report on one:   {settle} report RUN_ID --home {demo_home}")
 
 
 class DemoFailedError(Exception):

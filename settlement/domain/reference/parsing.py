@@ -134,10 +134,16 @@ def _check_columns(
                 UploadError(file_name, 1, shown, f"unknown column; expected {', '.join(known)}")
             )
     errors += [
-        UploadError(file_name, 1, name, "required column is missing")
+        UploadError(file_name, 1, name, f"required column is missing{table.where}")
         for name in required
         if name not in seen
     ]
+    if not table.rows:
+        errors.append(
+            UploadError(
+                file_name, None, None, f"the file has a header but no data rows{table.where}"
+            )
+        )
     width = len(table.header)
     errors += [
         UploadError(file_name, number, None, f"row has {len(values)} fields, header has {width}")
@@ -275,29 +281,31 @@ def _currency(cell: Cell) -> str:
 def _rate(cell: Cell) -> Decimal:
     value = cells.decimal(cell)
     if not Decimal(0) <= value <= Decimal(1):
-        raise cells.CellError(f"rate {value} is outside [0, 1]")
+        raise cells.CellError(f"rate {value:f} is outside [0, 1]")
     if cells.decimal_places(value) > MAX_RATE_PLACES:
-        raise cells.CellError(f"rate {value} has more than {MAX_RATE_PLACES} decimals")
+        raise cells.CellError(f"rate {value:f} has more than {MAX_RATE_PLACES} decimals")
     return value
 
 
 def _min_attainment(cell: Cell) -> Decimal:
     value = cells.decimal(cell)
     if value < 0 or value >= MAX_MIN_ATTAINMENT:
-        raise cells.CellError(f"min_attainment {value} must be ≥ 0 (and below 1000000)")
+        raise cells.CellError(f"min_attainment {value:f} must be ≥ 0 (and below 1000000)")
     if cells.decimal_places(value) > MAX_RATE_PLACES:
-        raise cells.CellError(f"min_attainment {value} has more than {MAX_RATE_PLACES} decimals")
+        raise cells.CellError(f"min_attainment {value:f} has more than {MAX_RATE_PLACES} decimals")
     return value
 
 
 def _amount(cell: Cell) -> Decimal:
     value = cells.decimal(cell)
     if value < 0:
-        raise cells.CellError(f"amount_per_unit {value} is negative")
+        raise cells.CellError(f"amount_per_unit {value:f} is negative")
     if value >= MAX_AMOUNT:
-        raise cells.CellError(f"amount_per_unit {value} is too large")
+        raise cells.CellError(f"amount_per_unit {value:f} is too large")
     if cells.decimal_places(value) > MAX_AMOUNT_PLACES:
-        raise cells.CellError(f"amount_per_unit {value} has more than {MAX_AMOUNT_PLACES} decimals")
+        raise cells.CellError(
+            f"amount_per_unit {value:f} has more than {MAX_AMOUNT_PLACES} decimals"
+        )
     return value
 
 

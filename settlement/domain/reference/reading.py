@@ -1,7 +1,7 @@
 """Reading an uploaded CSV or XLSX file into a header and raw cell values.
 
-Only the shape of the file is checked here (readable, a sheet, a header, data rows); the values
-are judged by :mod:`settlement.domain.reference.parsing`.
+Only the shape of the file is checked here (readable, a sheet, a header); the columns, the
+presence of data rows and the values are judged by :mod:`settlement.domain.reference.parsing`.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class Table:
 
     header: list[str]
     rows: list[tuple[int, list[Cell]]] = field(default_factory=list)
+    where: str = ""
+    """For a workbook, which sheet was read (``" in sheet 'notes'"``), else empty."""
 
 
 class UnreadableFileError(Exception):
@@ -83,9 +85,7 @@ def read_table(file_name: str, data: bytes, *, sheet: str) -> Table:
     else:
         raise _unreadable(file_name, "unsupported file type: upload a .csv or .xlsx file")
     if not any(name for name in table.header):
-        raise _unreadable(file_name, "the file has no header row")
-    if not table.rows:
-        raise _unreadable(file_name, "the file has a header but no data rows")
+        raise _unreadable(file_name, f"the file has no header row{table.where}")
     return table
 
 
@@ -147,7 +147,9 @@ def _read_xlsx(file_name: str, data: bytes, sheet: str) -> Table:
     header = _without_trailing_blanks(
         ["" if cell is None else str(cell).strip() for cell in header_cells]
     )
-    return Table(header, [(number, cells) for number, cells in numbered[1:] if _has_content(cells)])
+    where = f" in sheet {name!r}" + ("" if named else f" (the workbook has no sheet {sheet!r})")
+    rows = [(number, cells) for number, cells in numbered[1:] if _has_content(cells)]
+    return Table(header, rows, where)
 
 
 def _sheet_rows(worksheet: object) -> Iterator[tuple[int, list[Cell]]]:

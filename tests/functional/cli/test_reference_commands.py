@@ -55,12 +55,13 @@ def test_a_bad_upload_lists_every_error_and_exits_non_zero(home: Path, tmp_path:
         "DE,*,*,BASE,0.5,0.03,0,EUR,2026-01-01,\n"
     )
     # WHEN it is uploaded
-    code, _, err = settle(home, "upload", str(bad), "--kind", "matrix")
-    # THEN both errors are reported with their rows and nothing was loaded
+    code, out, err = settle(home, "upload", str(bad), "--kind", "matrix")
+    # THEN both errors are listed with their rows on stdout, one line on stderr says the file
+    # was rejected, and nothing was loaded
     assert code != 0
-    assert "rate" in err
-    assert "min_attainment" in err
-    assert "bad.csv rejected with 2 error(s); nothing was loaded" in err
+    assert "rate 1.5 is outside [0, 1]" in " ".join(out.split())
+    assert "min_attainment" in out
+    assert err == "error: bad.csv rejected with 2 error(s); nothing was loaded\n"
     assert json.loads(settle(home, "versions", "--json")[1]) == []
 
 

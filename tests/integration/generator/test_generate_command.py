@@ -44,9 +44,11 @@ def test_a_bad_period_fails_with_one_line_on_stderr(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["generate", "--rows", "10", "--period", "2026-7", "--out", str(tmp_path / "x")]
     )
-    # THEN the exit code is non-zero, stderr holds exactly one line, and nothing is written
-    assert result.exit_code == 1
-    assert result.stderr.splitlines() == ["error: period must be YYYY-MM, got '2026-7'"]
+    # THEN it is a usage error (exit 2) of exactly one line on stderr, and nothing is written
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: Invalid value: period must be YYYY-MM, got '2026-7' (try: settle generate --help)"
+    ]
     assert not (tmp_path / "x").exists()
 
 

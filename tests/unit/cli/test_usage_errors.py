@@ -23,6 +23,11 @@ USAGE_ERRORS = {
     "unknown option": (["runs", "--bogus"], "error: No such option: --bogus"),
     "unknown command": (["bogus"], "error: No such command 'bogus'."),
     "sub-command option": (["coreview", "serve", "--port", "x"], "error: Invalid value"),
+    "generator value": (
+        ["generate", "--rows", "0", "--period", "2026-10", "--out", "x"],
+        "error: Invalid value: rows must be at least 1, got 0",
+    ),
+    "fault rate": (["coreview", "serve", "--fail-rate", "2"], "error: Invalid value: fail_rate"),
     "port out of range": (
         ["coreview", "serve", "--port", "99999"],
         "error: Invalid value for '--port'",

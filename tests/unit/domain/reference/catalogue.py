@@ -90,6 +90,10 @@ CATALOGUE = [
     BadFile("header only", "matrix", "m.csv", matrix_csv(), None, None, "no data rows"),
     BadFile("blank file", "targets", "t.csv", b"\n\n", None, None, "no header row"),
     BadFile(
+        "no sheet of the kind's name", "matrix", "m.xlsx", xlsx({"notes": [["hello"], ["x"]]}),
+        1, "market", "missing in sheet 'notes' (the workbook has no sheet 'matrix')",
+    ),
+    BadFile(
         "missing sheet (empty workbook sheet)", "matrix", "m.xlsx", xlsx({"Sheet1": []}),
         None, None, "is empty",
     ),
@@ -126,7 +130,7 @@ CATALOGUE = [
     BadFile(
         "rate with 7 decimals", "matrix", "m.csv",
         matrix_csv("DE,*,*,BASE,0,0.0000001,0,EUR,2026-01-01,"),
-        2, "rate", "more than 6 decimals",
+        2, "rate", "rate 0.0000001 has more than 6 decimals",
     ),
     BadFile(
         "amount with 3 decimals", "matrix", "m.csv",

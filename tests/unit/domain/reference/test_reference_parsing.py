@@ -149,6 +149,21 @@ def test_catalogue_of_bad_files(bad: BadFile) -> None:
     assert bad.reason in error.reason
 
 
+def test_a_file_without_rows_still_gets_its_column_errors() -> None:
+    """GIVEN a one-line file whose only column is unknown WHEN parsed as targets THEN every
+    problem: the unknown column, each missing one, and that there are no data rows."""
+    with pytest.raises(ReferenceUploadError) as rejected:
+        parse_targets("hello.csv", b"hello\n")
+    assert [(e.row, e.column, e.reason.split(";")[0]) for e in rejected.value.errors] == [
+        (1, "hello", "unknown column"),
+        (1, "market", "required column is missing"),
+        (1, "dealer_id", "required column is missing"),
+        (1, "period", "required column is missing"),
+        (1, "target_units", "required column is missing"),
+        (None, None, "the file has a header but no data rows"),
+    ]
+
+
 def test_every_error_is_reported_not_only_the_first() -> None:
     """GIVEN a file with problems on several rows and columns WHEN parsed THEN all of them,
     in row order, including a whole-file rule alongside a row rule."""
