@@ -41,6 +41,7 @@ from settlement.domain.schemas import (
     LEDGER_SCHEMA,
     LINES_SCHEMA,
     MATRIX_SCHEMA,
+    MONEY,
     TARGETS_SCHEMA,
     TRANSACTION_COLUMNS,
     column_names,
@@ -582,9 +583,11 @@ def _write_outputs(
         totals = _delta_totals(
             spark.read.schema(DELTAS_SCHEMA).parquet(store.uri(f"{prefix}/deltas"))
         )
-        line_totals = _line_totals(
-            spark.read.schema(DEALER_SUMMARY_SCHEMA).parquet(store.uri(f"{prefix}/dealer_summary"))
+        summary = spark.read.schema(DEALER_SUMMARY_SCHEMA).parquet(
+            store.uri(f"{prefix}/dealer_summary")
         )
+        _check_summary_fits(summary)
+        line_totals = _line_totals(summary)
     records = sum(int(row["records"]) for row in totals)
     return {
         "run_id": run_id,
@@ -604,6 +607,29 @@ def _write_outputs(
             ],
         },
     }
+
+
+class AmountOverflowError(ValueError):
+    """A dealer's total does not fit the money type (decimal(18,2)); names the dealers."""
+
+
+def _check_summary_fits(dealer_summary: DataFrame) -> None:
+    """Fail when a money column of the summary is null: Spark casts a sum beyond decimal(18,2)
+    to null, which must never be read as "nothing" (every such column is a coalesced sum)."""
+    money = [f.name for f in DEALER_SUMMARY_SCHEMA.fields if f.dataType == MONEY]
+    overflowed = (
+        dealer_summary.filter(F.greatest(*(F.col(c).isNull() for c in money)))
+        .select("period", "dealer_id", "currency")
+        .orderBy("period", "dealer_id", "currency")
+        .limit(5)
+        .collect()
+    )
+    if overflowed:
+        named = ", ".join(f"{r.dealer_id} in {r.period} ({r.currency})" for r in overflowed)
+        raise AmountOverflowError(
+            f"dealer totals beyond {MONEY.simpleString()} for {named}: the batches carry "
+            "implausible prices; check them"
+        )
 
 
 def _batch_counts(batch_counts: DataFrame, batches: Sequence[BatchRef]) -> list[dict[str, Any]]:

@@ -20,3 +20,8 @@ TRANSACTION_COLUMNS: tuple[str, ...] = (
     "currency",
     "original_transaction_id",
 )
+
+#: A net price (and a matrix ``amount_per_unit``) has at most this many integer digits: below
+#: 10^12, so a line's BASE or BONUS (price × rate ≤ 1 + amount per unit) stays below
+#: 2 × 10^12, far inside the money type decimal(18,2); a larger price is INVALID_AMOUNT.
+AMOUNT_INTEGER_DIGITS = 12

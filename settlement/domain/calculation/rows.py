@@ -25,12 +25,14 @@ from settlement.domain.schemas import (
     SALE,
     TRANSACTION_COLUMNS,
 )
+from settlement.domain.transactions import AMOUNT_INTEGER_DIGITS
 
 Transform = Callable[[DataFrame], DataFrame]
 
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-# Up to 16 integer digits so the value fits decimal(18,2); at most 2 decimals; no sign.
-AMOUNT_PATTERN = r"^[0-9]{1,16}(\.[0-9]{1,2})?$"
+# At most AMOUNT_INTEGER_DIGITS integer digits (every amount computed from it then fits
+# decimal(18,2)); at most 2 decimals; no sign.
+AMOUNT_PATTERN = rf"^[0-9]{{1,{AMOUNT_INTEGER_DIGITS}}}(\.[0-9]{{1,2}})?$"
 # The key of an input row: the joins of the few rows decided later (duplicates, cancellations).
 ROW_KEY = ["batch_id", "line_number"]
 # Parsed columns: their raw text is kept only when it differs from the value's own text.
@@ -105,7 +107,10 @@ def _row_rules() -> list[Rule]:
             F.concat(
                 F.lit("net_price '"),
                 F.coalesce(F.col("net_price"), F.lit("")),
-                F.lit("' is not a decimal >= 0 with at most 2 decimals"),
+                F.lit(
+                    "' is not a decimal >= 0 with at most 2 decimals"
+                    f" and {AMOUNT_INTEGER_DIGITS} digits before the point"
+                ),
             ),
         ),
         Rule(

@@ -27,6 +27,7 @@ from settlement.domain.reference.models import (
     TargetRow,
 )
 from settlement.domain.reference.reading import Cell, Table, UnreadableFileError, read_table
+from settlement.domain.transactions import AMOUNT_INTEGER_DIGITS
 
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
@@ -34,7 +35,7 @@ MAX_TEXT_LENGTH = 200
 MAX_RATE_PLACES = 6
 MAX_AMOUNT_PLACES = 2
 MAX_MIN_ATTAINMENT = Decimal("1000000")  # decimal(12,6)
-MAX_AMOUNT = Decimal("10000000000000000")  # decimal(18,2)
+MAX_AMOUNT = Decimal(10) ** AMOUNT_INTEGER_DIGITS  # as a net price (every amount fits MONEY)
 MAX_TARGET_UNITS = 2**63 - 1
 
 T = TypeVar("T")
@@ -301,7 +302,10 @@ def _amount(cell: Cell) -> Decimal:
     if value < 0:
         raise cells.CellError(f"amount_per_unit {value:f} is negative")
     if value >= MAX_AMOUNT:
-        raise cells.CellError(f"amount_per_unit {value:f} is too large")
+        raise cells.CellError(
+            f"amount_per_unit {value:f} is too large (at most {AMOUNT_INTEGER_DIGITS} digits "
+            "before the point)"
+        )
     if cells.decimal_places(value) > MAX_AMOUNT_PLACES:
         raise cells.CellError(
             f"amount_per_unit {value:f} has more than {MAX_AMOUNT_PLACES} decimals"

@@ -138,6 +138,11 @@ CATALOGUE = [
         2, "amount_per_unit", "more than 2 decimals",
     ),
     BadFile(
+        "amount per unit of 13 digits", "matrix", "m.csv",
+        matrix_csv("DE,*,*,BASE,0,0.03,1000000000000,EUR,2026-01-01,"),
+        2, "amount_per_unit", "too large (at most 12 digits before the point)",
+    ),
+    BadFile(
         "negative amount", "matrix", "m.csv", matrix_csv("DE,*,*,BASE,0,0.03,-1,EUR,2026-01-01,"),
         2, "amount_per_unit", "negative",
     ),
