@@ -60,6 +60,17 @@ def error_line(err: str) -> str:
     return errors[0]
 
 
+def calculation_fails(monkeypatch: pytest.MonkeyPatch, **options: Any) -> None:
+    """`settle run` runs the state machine with a calculation that fails ("disk full")."""
+    failing = functools.partial(
+        state_machine.local.run_workflow.func,  # type: ignore[attr-defined]
+        calculate=FakeCalculation(fail_with=RuntimeError("disk full")),
+        sleep=lambda _: None,
+        **options,
+    )
+    monkeypatch.setattr(state_machine.local, "run_workflow", failing)
+
+
 def run_id_of(out: str) -> str:
     """The run id `settle run` printed (its own line, after the progress lines)."""
     ids = [line for line in out.splitlines() if line.startswith("run-")]
@@ -194,12 +205,7 @@ def test_a_run_that_opened_and_failed_prints_its_id_which_show_knows(
 ) -> None:
     # GIVEN a calculation that fails after the run opened
     put_batch(workspace.store, "b1", [sale(1)])
-    failing = functools.partial(
-        state_machine.local.run_workflow.func,  # type: ignore[attr-defined]
-        calculate=FakeCalculation(fail_with=RuntimeError("disk full")),
-        sleep=lambda _: None,
-    )
-    monkeypatch.setattr(state_machine.local, "run_workflow", failing)
+    calculation_fails(monkeypatch)
     # WHEN it is started
     code, out, err = settle(workspace, "run", "--period", "2026-10")
     # THEN it prints the run id, which show and runs know, and fails with one line
@@ -215,14 +221,7 @@ def test_a_run_whose_failure_could_not_be_recorded_says_to_abandon_it(
 ) -> None:
     # GIVEN a calculation that fails while the failure handler cannot reach the database
     put_batch(workspace.store, "b1", [sale(1)])
-
-    failing = functools.partial(
-        state_machine.local.run_workflow.func,  # type: ignore[attr-defined]
-        calculate=FakeCalculation(fail_with=RuntimeError("disk full")),
-        handlers={"record_failure": database_down},
-        sleep=lambda _: None,
-    )
-    monkeypatch.setattr(state_machine.local, "run_workflow", failing)
+    calculation_fails(monkeypatch, handlers={"record_failure": database_down})
     # WHEN it is started
     code, out, err = settle(workspace, "run", "--period", "2026-10")
     # THEN one line says the run still holds its periods, why, and what to do
