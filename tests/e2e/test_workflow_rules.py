@@ -1,7 +1,8 @@
 """The workflow's own rules, end to end through the local runner and the real handlers.
 
 The calculation is the in-process stand-in of tests/fixtures/workflow.py (fast, no Spark): these
-tests are about locks, failures, dry runs, validation and re-runs, not about commissions.
+tests are about locks, failures, dry runs, validation and re-runs, not about commissions. Each
+runs on SQLite (the embedded default) and on PostgreSQL (the database on AWS).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lambdas import open_run, record_failure
 from settlement.bootstrap import Adapters
 from state_machine.local import run_workflow
@@ -18,6 +21,11 @@ from state_machine.runner import Execution
 from tests.fixtures.workflow import FakeCalculation, database_down, put_batch, sale
 
 OCTOBER = {"periods": ["2026-10"], "requested_by": "tests"}
+
+
+@pytest.fixture
+def workspace(workspace_on_each_database: Adapters) -> Adapters:
+    return workspace_on_each_database
 
 
 def no_sleep(_: float) -> None:
