@@ -74,6 +74,21 @@ def defaults_for(home: Path) -> dict[str, str]:
     }
 
 
+def embedded_settings(home: Path) -> Settings:
+    """The embedded defaults inside ``home``, whatever the environment or a ``settle.toml`` say.
+
+    For a self-contained workspace (the demo) that must never reach a configured database,
+    data store or Core View.
+    """
+    resolved_home = home.expanduser().resolve()
+    return Settings(home=resolved_home, **defaults_for(resolved_home))
+
+
+def configured_variables() -> list[str]:
+    """The ``SETTLE_*`` variables of :data:`ENVIRONMENT_VARIABLES` set in this environment."""
+    return [name for name in ENVIRONMENT_VARIABLES.values() if os.environ.get(name)]
+
+
 def load_settings(home: str | Path | None = None, **overrides: str | None) -> Settings:
     """Resolve the settings for ``home`` (or ``$SETTLE_HOME``, else ``~/.settle``)."""
     resolved_home = Path(home or os.environ.get("SETTLE_HOME") or DEFAULT_HOME).expanduser()

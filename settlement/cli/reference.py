@@ -108,7 +108,7 @@ def _kind(kind: str) -> ReferenceKind:
         return "matrix"
     if kind == "targets":
         return "targets"
-    raise fail(f"--kind must be matrix or targets, not {kind!r}", code=2)
+    raise typer.BadParameter(f"must be matrix or targets, not {kind!r}", param_hint="--kind")
 
 
 def _user_name() -> str:

@@ -16,8 +16,14 @@ import typer
 from settlement.bootstrap import Adapters, build_adapters
 from settlement.cli.options import HomeOption, fail, require_file, settings_for
 from settlement.cli.output import make_console, value_table
-from settlement.config import load_settings
-from settlement.domain.batches import INCOMING_PREFIX, InvalidBatchesError, manifest_for
+from settlement.config import configured_variables, embedded_settings
+from settlement.domain.batches import (
+    INCOMING_PREFIX,
+    InvalidBatchesError,
+    InvalidRequestError,
+    manifest_for,
+    parse_run_request,
+)
 from settlement.domain.ports import RunRecord
 
 if TYPE_CHECKING:
@@ -193,6 +199,10 @@ def run_request(
     )
     request["dry_run"] = dry_run
     request["requested_by"] = requested_by or getpass.getuser()
+    try:
+        parse_run_request(request)  # a malformed period or date is the command line's too
+    except InvalidRequestError as error:
+        raise typer.BadParameter(str(error)) from None
     return request
 
 
@@ -423,12 +433,19 @@ def demo(
     """Generate a month, upload reference data, submit, run; then correct the matrix and re-run.
 
     The demo works in its own workspace ``<home>/demo``, emptied first, so every demo starts
-    from nothing published and the same seed always tells the same story.
+    from nothing published and the same seed always tells the same story. It uses only the
+    embedded defaults there: a configured database, data store or Core View is never touched.
     """
     demo_home = settings_for(home).home / "demo"
     shutil.rmtree(demo_home, ignore_errors=True)
-    adapters = build_adapters(load_settings(demo_home))
+    adapters = build_adapters(embedded_settings(demo_home))
     console.print(f"demo workspace: {demo_home}")
+    ignored = configured_variables()
+    if ignored:
+        errors.print(
+            f"note: the demo ignores {', '.join(ignored)} (it keeps to its own workspace); "
+            "unset them to inspect it with the commands it prints"
+        )
     try:
         outcome = run_demo(adapters, rows=rows, seed=seed, period=period)
     except DemoFailedError as error:

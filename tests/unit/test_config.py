@@ -6,18 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from settlement.config import load_settings
+from settlement.config import ENVIRONMENT_VARIABLES, embedded_settings, load_settings
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in (
-        "SETTLE_HOME",
-        "SETTLE_DATA_STORE",
-        "SETTLE_DATABASE_URL",
-        "SETTLE_COREVIEW_URL",
-        "SETTLE_COREVIEW_TOKEN",
-    ):
+    for variable in ("SETTLE_HOME", *ENVIRONMENT_VARIABLES.values()):
         monkeypatch.delenv(variable, raising=False)
 
 
@@ -52,3 +46,21 @@ def test_unknown_key_in_the_config_file_is_refused(tmp_path: Path) -> None:
 def test_token_never_shows_in_repr(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, coreview_token="s3cr3t-token")
     assert "s3cr3t-token" not in repr(settings)
+
+
+def test_embedded_settings_ignore_the_environment_and_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN every setting configured elsewhere, by the environment and by a settle.toml
+    for variable in ENVIRONMENT_VARIABLES.values():
+        monkeypatch.setenv(variable, "configured-elsewhere")
+    (tmp_path / "settle.toml").write_text('database_url = "postgresql+pg8000://u@db/settle"\n')
+    # WHEN the embedded settings of that home are asked for
+    settings = embedded_settings(tmp_path)
+    # THEN they are the defaults inside it, nothing configured reaches them
+    assert settings.home == tmp_path.resolve()
+    assert settings.data_store == str(tmp_path / "store")
+    assert settings.database_url == f"sqlite:///{tmp_path / 'settle.db'}"
+    assert settings.coreview_url == f"file://{tmp_path / 'coreview'}"
+    assert settings.coreview_token == "local-dev-token"
+    assert (settings.coreview_token_secret_arn, settings.database_secret_arn) == ("", "")

@@ -77,6 +77,8 @@ class SnapshotStore(Protocol):
 
     def uri(self, key: str) -> str: ...
 
+    def delete(self, key: str) -> None: ...
+
 
 # --------------------------------------------------------------------------- upload
 @dataclass(frozen=True)
@@ -188,6 +190,9 @@ def _result(
 
 
 # --------------------------------------------------------------------------- snapshot
+SNAPSHOT_FILES = ("matrix", "targets", "ledger")
+
+
 def snapshot_key(run_id: str, name: str) -> str:
     """``runs/<run_id>/reference/<name>.parquet``."""
     return f"runs/{run_id}/reference/{name}.parquet"
@@ -217,13 +222,19 @@ def export_snapshot(
     """
     matrix = database.reference.active_matrix()
     targets = database.reference.latest_targets(sorted(set(periods)))
-    _write(store, snapshot_key(run_id, "matrix"), _matrix_table(matrix))
-    _write(store, snapshot_key(run_id, "targets"), _targets_table(targets))
     ledger_key = snapshot_key(run_id, "ledger")
-    _make_parent(store, ledger_key)
-    ledger_rows = database.ledger.export_snapshot(
-        store.path(ledger_key), filesystem=store.filesystem
-    )
+    try:
+        _write(store, snapshot_key(run_id, "matrix"), _matrix_table(matrix))
+        _write(store, snapshot_key(run_id, "targets"), _targets_table(targets))
+        _make_parent(store, ledger_key)
+        ledger_rows = database.ledger.export_snapshot(
+            store.path(ledger_key), filesystem=store.filesystem
+        )
+    except BaseException:
+        # All or nothing: a failed export leaves no file a later step could take as a snapshot.
+        for name in SNAPSHOT_FILES:
+            store.delete(snapshot_key(run_id, name))
+        raise
     matrix_versions = {row.market: version for version, row in matrix}
     return {
         "run_id": run_id,

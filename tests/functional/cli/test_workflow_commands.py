@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+import settlement.cli.workflow
 import state_machine.local
 from lambdas import open_run
 from settlement.bootstrap import Adapters
@@ -379,3 +380,35 @@ def test_settle_run_interrupted_before_the_run_opened_says_nothing_was_held(
         "error: interrupted (Ctrl-C) before the run opened: nothing was held or published"
     )
     assert listed_run_ids(workspace) == []
+
+
+def test_the_demo_keeps_to_its_own_workspace_whatever_is_configured(
+    workspace: Adapters, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a database, a data store and a Core View configured by the environment
+    configured = {
+        "SETTLE_DATABASE_URL": f"sqlite:///{tmp_path / 'production.db'}",
+        "SETTLE_DATA_STORE": str(tmp_path / "production-store"),
+        "SETTLE_COREVIEW_URL": "https://coreview.example.com",
+    }
+    for variable, value in configured.items():
+        monkeypatch.setenv(variable, value)
+    used: list[Adapters] = []
+
+    def demo_story(adapters: Adapters, **_: Any) -> dict[str, str]:
+        used.append(adapters)
+        return {"first": "run-1", "second": "run-2"}
+
+    monkeypatch.setattr(settlement.cli.workflow, "run_demo", demo_story)
+    # WHEN the demo runs
+    code, _, err = settle(workspace, "demo")
+    # THEN it used only the embedded defaults inside <home>/demo, and said what it ignored
+    assert code == 0, err
+    demo_home = workspace.settings.home / "demo"
+    [adapters] = used
+    assert adapters.settings.database_url == f"sqlite:///{demo_home / 'settle.db'}"
+    assert adapters.settings.data_store == str(demo_home / "store")
+    assert adapters.settings.coreview_url == f"file://{demo_home / 'coreview'}"
+    assert not (tmp_path / "production.db").exists()
+    assert not (tmp_path / "production-store").exists()
+    assert "the demo ignores SETTLE_DATA_STORE, SETTLE_DATABASE_URL, SETTLE_COREVIEW_URL" in err

@@ -33,6 +33,25 @@ USAGE_ERRORS = {
         "error: Invalid value for '--port'",
     ),
     "no command": ([], "error: Missing command. (try: settle --help)"),
+    "reference kind": (
+        ["upload", "matrix.csv", "--kind", "prices"],
+        "error: Invalid value for --kind: must be matrix or targets, not 'prices'"
+        " (try: settle upload --help)",
+    ),
+    "listed kind": (["versions", "--kind", "prices"], "error: Invalid value for --kind"),
+    "no such month": (
+        ["run", "--period", "2026-13"],
+        """error: Invalid value: "periods" holds values that are not YYYY-MM: ['2026-13']"""
+        " (try: settle run --help)",
+    ),
+    "range backwards": (
+        ["run", "--from", "2026-10-01", "--to", "2026-09-30"],
+        "error: Invalid value: the range ends (2026-09-30) before it starts (2026-10-01)",
+    ),
+    "no such date": (
+        ["run", "--from", "2026-02-30", "--to", "2026-03-01"],
+        """error: Invalid value: "from" must be a date YYYY-MM-DD, got '2026-02-30'""",
+    ),
 }
 
 

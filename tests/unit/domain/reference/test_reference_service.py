@@ -88,10 +88,21 @@ class EmptyLedger:
         return 0
 
 
+class UnreachableLedger:
+    """A ledger whose database connection drops in the middle of the export."""
+
+    def export_snapshot(self, path: str, *, filesystem: object = None) -> int:
+        raise ConnectionError("connection to the database lost")
+
+
 class FakeDatabase:
-    def __init__(self, reference: InMemoryReferenceRepository) -> None:
+    def __init__(
+        self,
+        reference: InMemoryReferenceRepository,
+        ledger: EmptyLedger | UnreachableLedger | None = None,
+    ) -> None:
         self.reference = reference
-        self.ledger = EmptyLedger()
+        self.ledger = ledger or EmptyLedger()
 
 
 def test_upload_creates_a_version_once_per_file() -> None:
@@ -207,3 +218,17 @@ def test_export_snapshot_writes_the_contract_schemas(tmp_path: Path) -> None:
     assert (result["matrix_rows"], result["targets_rows"], result["ledger_rows"]) == (5, 2, 0)
     assert result["target_versions"] == ["3"]
     assert result["ledger_uri"] == store.uri("runs/run-1/reference/ledger.parquet")
+
+
+def test_a_failed_export_leaves_no_snapshot_file(tmp_path: Path) -> None:
+    # GIVEN reference data, and a ledger read that fails after matrix and targets are written
+    repository = InMemoryReferenceRepository()
+    upload_reference("matrix", "m.csv", GOOD_MATRIX, uploaded_by="fin", repository=repository)
+    upload_reference("targets", "t.csv", GOOD_TARGETS, uploaded_by="fin", repository=repository)
+    store = DataStore(str(tmp_path))
+    database = FakeDatabase(repository, UnreachableLedger())
+    # WHEN the snapshot is exported
+    with pytest.raises(ConnectionError, match="connection to the database lost"):
+        export_snapshot("run-1", ["2026-10"], store=store, database=database)
+    # THEN no part of the snapshot is left for a later step to read
+    assert list(store.list("runs/run-1/reference", recursive=True)) == []
