@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import secrets
 import tempfile
@@ -189,7 +190,9 @@ def run_workflow(
         resources=TaskResources(
             lambdas={**lambda_handlers(adapters), **(handlers or {})},
             glue_jobs={
-                CALCULATION_JOB: calculation_job(_spark_factory(spark, calculate), calculate)
+                CALCULATION_JOB: calculation_job(
+                    _spark_factory(spark, calculate, log_file=spark_log(adapters)), calculate
+                )
             },
         ),
         substitutions=substitutions(),
@@ -293,15 +296,23 @@ def _record_abandoned(adapters: Adapters, run_id: str, cause: str) -> dict[str, 
     return record_failure.handle({"run_id": run_id, "state": state}, adapters)
 
 
+def spark_log(adapters: Adapters) -> Path:
+    """Where the local Spark session of a run logs: ``<home>/logs/spark.log``."""
+    return adapters.settings.home / "logs" / "spark.log"
+
+
 def _spark_factory(
-    spark: SparkSession | Callable[[], SparkSession] | None, calculate: Calculation | None
+    spark: SparkSession | Callable[[], SparkSession] | None,
+    calculate: Calculation | None,
+    *,
+    log_file: Path,
 ) -> Callable[[], SparkSession | None]:
     if spark is None and calculate is not None:
         return lambda: None  # a stand-in job that brings no session needs none
     if spark is None:
         from settlement.adapters.spark import local_spark_session
 
-        return local_spark_session
+        return functools.partial(local_spark_session, log_file=log_file)
     if callable(spark):
         factory: Callable[[], SparkSession | None] = spark
         return factory

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 LOCAL_LOG_LEVEL = "ERROR"
 LOG4J2_PROPERTIES = Path(__file__).with_name("spark-log4j2.properties")
+LOG4J2_FILE_PROPERTIES = Path(__file__).with_name("spark-log4j2-file.properties")
 CANCEL_EVERY_SECONDS = 0.5
 
 
@@ -43,9 +44,13 @@ def ensure_java_home() -> str:
 
 
 def local_spark_session(
-    *, shuffle_partitions: int = 8, app_name: str = "settlement"
+    *, shuffle_partitions: int = 8, app_name: str = "settlement", log_file: Path | None = None
 ) -> SparkSession:
-    """Build (or reuse) the local Spark session the CLI, the local runner and the tests share."""
+    """Build (or reuse) the local Spark session the CLI, the local runner and the tests share.
+
+    Spark's own log goes to ``log_file`` when given (a workflow run: ``<home>/logs/spark.log``),
+    else to stderr at ERROR level. Both apply only to the session that starts the JVM.
+    """
     ensure_java_home()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -66,14 +71,24 @@ def local_spark_session(
         # calculation's CPU time (docs/performance.md).
         .config(
             "spark.driver.extraJavaOptions",
-            "-Dderby.system.home=/tmp/derby -XX:+UseParallelGC -XX:-DontCompileHugeMethods"
-            f" -Dlog4j2.configurationFile={LOG4J2_PROPERTIES.as_uri()}",
+            "-Dderby.system.home=/tmp/derby -XX:+UseParallelGC -XX:-DontCompileHugeMethods "
+            + _log_options(log_file),
         )
         .getOrCreate()
     )
     # Spark's WARN lines (plan truncation, native Hadoop) mean nothing to an operator.
     session.sparkContext.setLogLevel(LOCAL_LOG_LEVEL)
     return session
+
+
+def _log_options(log_file: Path | None) -> str:
+    if log_file is None:
+        return f"-Dlog4j2.configurationFile={LOG4J2_PROPERTIES.as_uri()}"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    return (
+        f"-Dlog4j2.configurationFile={LOG4J2_FILE_PROPERTIES.as_uri()}"
+        f' "-Dsettle.spark.log={log_file.resolve()}"'  # quoted: a home may hold spaces
+    )
 
 
 @contextmanager
