@@ -176,8 +176,8 @@ def _periods_held(workspace: Adapters) -> None:
     open_run.handle({"run_id": "run-holder", "periods": SEPTEMBER_AND_OCTOBER}, workspace)
 
 
+# A malformed period never gets this far: the command line refuses it (tests/unit/cli).
 REFUSALS = {
-    "invalid request": (lambda _: None, "2026-1", "InvalidRequestError"),
     "invalid batch": (_invalid_batch, "2026-10", "InvalidBatchesError"),
     "periods held": (_periods_held, "2026-10", "run-holder"),
 }
