@@ -20,6 +20,7 @@ from datetime import date
 from typing import Any, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -227,6 +228,10 @@ def parse_manifest(key: str, data: bytes) -> Manifest:
     InvalidBatchesError
         Naming the manifest when it is unreadable or incomplete.
     """
+    return _manifest_of(key, _manifest_document(key, data))
+
+
+def _manifest_document(key: str, data: bytes) -> dict[str, Any]:
     batch_id = batch_id_of(key)
     try:
         document = json.loads(data.decode("utf-8"))
@@ -236,6 +241,11 @@ def parse_manifest(key: str, data: bytes) -> Manifest:
         ) from None
     if not isinstance(document, dict):
         raise InvalidBatchesError([BatchProblem(batch_id, f"manifest {key} is not a JSON object")])
+    return document
+
+
+def _manifest_of(key: str, document: Mapping[str, Any]) -> Manifest:
+    batch_id = batch_id_of(key)
     problems = [
         BatchProblem(batch_id, f"manifest {key}: {text}")
         for text in _manifest_faults(document, batch_id)
@@ -357,8 +367,8 @@ class _Replayed:
 
 
 def _csv_shape(reader: _HashingReader) -> tuple[list[str], int]:
-    """Header faults, or none and the number of data rows (quoted newlines handled; blank
-    lines ignored)."""
+    """Header faults, or none and the number of data rows (blank lines ignored; a line break
+    inside a quoted value is a fault)."""
     head = b""
     while b"\n" not in head and len(head) <= CSV_HEAD_BYTES:
         chunk = reader.read(READ_CHUNK_BYTES)
@@ -379,9 +389,39 @@ def _csv_shape(reader: _HashingReader) -> tuple[list[str], int]:
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string())),
         )
-        return [], sum(batch.num_rows for batch in rows)
+        count = 0
+        for batch in rows:
+            spanning = _line_break_in_value(batch)
+            if spanning is not None:
+                row, column = spanning
+                return [
+                    f"data row {count + row + 1} has a line break inside a quoted value "
+                    f"(column {column.strip()}): each row must be one line"
+                ], 0
+            count += batch.num_rows
+        return [], count
     except (pa.ArrowException, UnicodeDecodeError, csv.Error) as error:
         return [f"the csv data file is unreadable ({_first_line(error)})"], 0
+
+
+def _line_break_in_value(batch: pa.RecordBatch) -> tuple[int, str] | None:
+    """The first (row in ``batch``, column) whose value holds a line break, if any.
+
+    The job reads a CSV one line per row (its line numbers are the file's), so a quoted value
+    spanning lines would split its row there. Each column's value bytes are searched at once
+    (one memchr-fast scan); only a column with a hit is searched row by row.
+    """
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        values = column.buffers()[2]
+        if values is None:
+            continue
+        raw = values.to_pybytes()
+        if b"\n" not in raw and b"\r" not in raw:
+            continue
+        found = pc.index(pc.match_substring_regex(column, "[\r\n]"), True).as_py()
+        if found >= 0:
+            return found, name
+    return None
 
 
 def _parquet_shape(handle: ReadableFile) -> tuple[list[str], int]:
@@ -487,8 +527,8 @@ def _validated_batch(
         raise InvalidBatchesError(
             [BatchProblem(batch_id, f"the manifest is missing for {data_keys}")]
         )
-    manifest = _readable_manifest(store, keys["manifest"])
-    if manifest.period not in periods:
+    manifest = _readable_manifest(store, keys["manifest"], periods)
+    if manifest is None:
         return None
     if not _BATCH_ID.match(batch_id):
         raise InvalidBatchesError([BatchProblem(batch_id, BATCH_ID_RULE)])
@@ -523,14 +563,23 @@ def _validated_batch(
     )
 
 
-def _readable_manifest(store: BlobStore, key: str) -> Manifest:
+def _readable_manifest(store: BlobStore, key: str, periods: set[str]) -> Manifest | None:
+    """The manifest of a batch of ``periods``; None for one that names another period.
+
+    A manifest naming a well-formed period outside the run is ignored whatever else is wrong
+    with it: that period's runs report it. One whose period cannot be read blocks the run.
+    """
     try:
         data = store.read_bytes(key)
     except OSError as error:
         raise InvalidBatchesError(
             [BatchProblem(batch_id_of(key), f"manifest {key} cannot be read ({error})")]
         ) from None
-    return parse_manifest(key, data)
+    document = _manifest_document(key, data)
+    period = document.get("period")
+    if isinstance(period, str) and _PERIOD.match(period) and period not in periods:
+        return None
+    return _manifest_of(key, document)
 
 
 def batches_document(

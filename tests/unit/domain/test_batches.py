@@ -126,6 +126,33 @@ def test_valid_batches_of_the_periods_are_listed_in_period_then_batch_order(
     assert batches[0].sha256 == hashlib.sha256(csv_bytes(1)).hexdigest()
 
 
+def test_a_broken_batch_of_another_period_is_left_to_that_period_s_runs(
+    store: DataStore,
+) -> None:
+    # GIVEN a good October batch, and a September one whose manifest is broken but for its period
+    put_batch(store, "oct", csv_bytes(2))
+    put_batch(store, "sep", csv_bytes(1), period="2026-09", schema_version=2, sha256="zz")
+    # WHEN October's run collects its batches
+    # THEN September's faults are not October's business
+    assert [b.batch_id for b in collect_batches(store, ["2026-10"])] == ["oct"]
+    # AND September's run reports them all
+    with pytest.raises(InvalidBatchesError) as raised:
+        collect_batches(store, ["2026-09"])
+    assert len(raised.value.problems) == 2
+
+
+@pytest.mark.parametrize("period", [None, 202609, "Sept"])
+def test_a_manifest_whose_period_cannot_be_read_blocks_every_run(
+    store: DataStore, period: object
+) -> None:
+    # GIVEN a batch whose manifest's period is missing or malformed
+    put_batch(store, "nowhere", csv_bytes(1), period=period)  # type: ignore[arg-type]
+    # WHEN any run collects its batches
+    # THEN it is refused, naming that batch: the batch could be this run's
+    with pytest.raises(InvalidBatchesError, match="nowhere"):
+        collect_batches(store, ["2026-10"])
+
+
 def test_a_parquet_batch_is_checked_by_its_schema_and_row_count(store: DataStore) -> None:
     table = pa.table({column: pa.array(["x", "y"]) for column in TRANSACTION_COLUMNS})
     sink = pa.BufferOutputStream()
@@ -136,8 +163,29 @@ def test_a_parquet_batch_is_checked_by_its_schema_and_row_count(store: DataStore
     assert (batch.format, batch.row_count) == ("parquet", 2)
 
 
-def test_a_quoted_newline_counts_as_one_row(store: DataStore) -> None:
-    data = (HEADER + '\nT1,SALE,2026-10-01,DE,D1,"VIN\n1",3,PRIVATE,1.00,EUR,\n').encode()
+@pytest.mark.parametrize("line_break", ["\n", "\r\n", "\r"])
+def test_a_line_break_inside_a_quoted_value_makes_the_batch_invalid(
+    store: DataStore, line_break: str
+) -> None:
+    # GIVEN a batch whose second row has a quoted VIN spanning two lines (the job reads one
+    # row per line, so it would split that row), with a manifest counting rows as CSV does
+    rows = [
+        ROW.format(n=1, d=1),
+        f'T2,SALE,2026-10-01,DE,D1,"VIN{line_break}2",3,PRIVATE,1.00,EUR,',
+    ]
+    put_batch(store, "q", "\n".join([HEADER, *rows, ""]).encode(), row_count=2)
+    # WHEN the run collects its batches
+    # THEN the batch is refused before the run opens, naming the row and the column
+    with pytest.raises(
+        InvalidBatchesError,
+        match="data row 2 has a line break inside a quoted "
+        "value \\(column vin\\): each row must be one line",
+    ):
+        collect_batches(store, ["2026-10"])
+
+
+def test_a_quoted_value_with_a_comma_is_one_value(store: DataStore) -> None:
+    data = (HEADER + '\nT1,SALE,2026-10-01,DE,D1,"VIN,1",3,PRIVATE,1.00,EUR,\n').encode()
     put_batch(store, "q", data, row_count=1)
     assert collect_batches(store, ["2026-10"])[0].row_count == 1
 
@@ -146,11 +194,11 @@ def test_a_file_far_larger_than_a_read_is_hashed_and_counted_whole(
     store: DataStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN reads of 64 bytes (a header needs two), parser blocks of 256 bytes, and a CSV with
-    # a BOM, CRLF line ends, a quoted newline and a blank line, many reads and blocks long
+    # a BOM, CRLF line ends, a quoted comma and a blank line, many reads and blocks long
     monkeypatch.setattr(batches, "READ_CHUNK_BYTES", 64)
     monkeypatch.setattr(batches, "CSV_BLOCK_BYTES", 256)
     rows = [ROW.format(n=n, d=1 + n % 9) for n in range(200)]
-    rows[7] = 'T7,SALE,2026-10-01,DE,D1,"VIN\r\n7",3,PRIVATE,1.00,EUR,'
+    rows[7] = 'T7,SALE,2026-10-01,DE,D1,"VIN,7",3,PRIVATE,1.00,EUR,'
     data = b"\xef\xbb\xbf" + ("\r\n".join([HEADER, *rows[:100], "", *rows[100:]]) + "\r\n").encode()
     put_batch(store, "big", data, row_count=200)
     # WHEN the run collects its batches
