@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 from settlement.adapters.storage import DataStore
@@ -28,12 +28,14 @@ class Adapters:
     def database(self) -> Database:
         from settlement.adapters.db import Database
 
-        url = self.settings.database_url
-        if self.settings.database_secret_arn:
+        secret_arn = self.settings.database_secret_arn
+        if secret_arn:
             from settlement.adapters.secrets import database_url_from_secret
 
-            url = database_url_from_secret(self.settings.database_secret_arn)
-        database = Database.from_url(url)
+            from_secret = partial(database_url_from_secret, secret_arn)
+            database = Database.from_url(from_secret(), refresh_url=from_secret)
+        else:
+            database = Database.from_url(self.settings.database_url)
         database.migrate()
         return database
 

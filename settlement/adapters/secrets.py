@@ -9,8 +9,9 @@ from urllib.parse import quote
 def database_url_from_secret(secret_arn: str) -> str:
     """Build the pg8000 URL from an RDS-managed secret (``username``, ``password``, ``host``…).
 
-    Read per invocation (handlers build their adapters per event), so a rotated password is
-    picked up without restarting anything.
+    Read when a runtime builds its adapters, and again whenever PostgreSQL refuses the
+    credentials (``Database.from_url(refresh_url=…)``), so a warm Lambda that cached its
+    adapters picks up a rotated password without a restart.
     """
     import boto3
 

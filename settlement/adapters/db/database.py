@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool, StaticPool
 
@@ -39,11 +40,15 @@ class Database:
         self.engine = engine
 
     @classmethod
-    def from_url(cls, url: str, **engine_options: Any) -> Database:
+    def from_url(
+        cls, url: str, *, refresh_url: Callable[[], str] | None = None, **engine_options: Any
+    ) -> Database:
         """Connect to ``postgresql+pg8000://…`` or ``sqlite:///path`` (created when absent).
 
         Lambdas keep a small pool across invocations; SQLite gets foreign keys switched on and
-        a busy timeout, since the local runner and the CLI may share one file.
+        a busy timeout, since the local runner and the CLI may share one file. On PostgreSQL,
+        ``refresh_url`` (the URL read again from its secret) is asked for when the server
+        refuses the credentials: a rotated password is picked up by a warm Lambda.
         """
         parsed = _checked_url(url)
         if parsed.get_backend_name() == "sqlite":
@@ -64,6 +69,8 @@ class Database:
                 parsed = parsed.set(drivername="postgresql+pg8000")
             options = {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2}
             engine = create_engine(parsed, **{**options, **engine_options})
+            if refresh_url is not None:
+                event.listen(engine, "do_connect", FreshCredentialsOnRefusal(refresh_url))
         return cls(engine)
 
     def migrate(self) -> None:
@@ -104,6 +111,45 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self.engine.url.render_as_string(hide_password=True)})"
+
+
+# SQLSTATE class 28, invalid authorization: a wrong password, or a role that does not exist.
+AUTHENTICATION_REFUSED = frozenset({"28P01", "28000"})
+CREDENTIAL_PARAMETERS = ("user", "password", "host", "port", "database")
+
+
+class FreshCredentialsOnRefusal:
+    """A ``do_connect`` hook: when PostgreSQL refuses the credentials, read them again and retry.
+
+    The fresh credentials are kept for every later connection of the engine, so a rotation
+    costs one refused attempt per process, not one per connection. Any other failure (the
+    server down, a timeout) is raised as it is.
+    """
+
+    def __init__(self, refresh_url: Callable[[], str]) -> None:
+        self._refresh_url = refresh_url
+        self._fresh: dict[str, Any] = {}
+
+    def __call__(
+        self, dialect: Dialect, _record: object, cargs: list[Any], cparams: dict[str, Any]
+    ) -> Any:
+        cparams.update(self._fresh)
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as error:
+            if sqlstate(error) not in AUTHENTICATION_REFUSED:
+                raise
+        _, parameters = dialect.create_connect_args(make_url(self._refresh_url()))
+        self._fresh = {k: parameters[k] for k in CREDENTIAL_PARAMETERS if k in parameters}
+        cparams.update(self._fresh)
+        return dialect.connect(*cargs, **cparams)
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of a pg8000 error (its first argument is the server's message fields)."""
+    fields = error.args[0] if error.args else None
+    code = fields.get("C") if isinstance(fields, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
