@@ -7,7 +7,7 @@ ignored). Reads ``runs/<run_id>/calculation.json`` and, for a part, the Parquet 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -17,13 +17,10 @@ from settlement.adapters.storage import DataStore
 from settlement.domain.ports import PublishAckStore, RunRepository, require_running
 from settlement.domain.publishing import (
     CoreViewClient,
-    CurrencyTotals,
     DeltaRecord,
     RunFigures,
-    TotalsAccumulator,
     announce_run,
     commit_run,
-    describe_differences,
     publish_part,
 )
 
@@ -168,43 +165,13 @@ def _record(values: tuple[Any, ...], *, where: str) -> DeltaRecord:
 
 
 def expected_figures(store: DataStore, run_id: str, calculation: dict[str, Any]) -> RunFigures:
-    """The count and totals Core View must hold, from ``calculation.json``.
+    """The count and totals Core View must hold: ``deltas`` of ``calculation.json``.
 
-    ``deltas.totals`` carries ``delta`` per currency and, when the job writes them,
-    ``base_delta`` and ``bonus_delta``; without those the totals are summed from ``deltas/``
-    and checked against the job's ``delta`` and record count.
+    The job writes ``base_delta``, ``bonus_delta`` and ``delta`` per currency; an entry without
+    them is refused, naming the file.
     """
     deltas = calculation["deltas"]
-    totals = deltas["totals"]
-    if all({"base_delta", "bonus_delta"} <= entry.keys() for entry in totals):
-        return RunFigures.from_payload(
-            {"records": deltas["records"], "totals": totals},
-            where=f"runs/{run_id}/calculation.json",
-        )
-    summed = _sum_deltas(store, run_id, deltas["parts"])
-    job = RunFigures(
-        records=deltas["records"],
-        totals=tuple(
-            CurrencyTotals(e["currency"], s.base_delta, s.bonus_delta, Decimal(e["delta"]))
-            for e in totals
-            for s in [_totals_for(summed, e["currency"])]
-        ),
+    return RunFigures.from_payload(
+        {"records": deltas["records"], "totals": deltas["totals"]},
+        where=store.uri(f"runs/{run_id}/calculation.json"),
     )
-    differences = describe_differences(job, summed)
-    if differences:
-        raise BadPublishEventError(
-            f"runs/{run_id}/deltas/ disagrees with calculation.json: {'; '.join(differences)}"
-        )
-    return summed
-
-
-def _sum_deltas(store: DataStore, run_id: str, parts: Iterable[int]) -> RunFigures:
-    accumulator = TotalsAccumulator()
-    for part in parts:
-        for record in read_part(store, run_id, part):
-            accumulator.add(record)
-    return accumulator.figures()
-
-
-def _totals_for(figures: RunFigures, currency: str) -> CurrencyTotals:
-    return next((t for t in figures.totals if t.currency == currency), CurrencyTotals(currency))

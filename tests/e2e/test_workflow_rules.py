@@ -98,7 +98,9 @@ def test_a_withdrawn_batch_is_reversed_by_the_next_run(workspace: Adapters) -> N
     again = run(workspace, OCTOBER, FakeCalculation())
     # THEN the withdrawn transaction gets the reversing delta and the ledger marks it unsettled
     report = workspace.store.read_json(f"runs/{again.name}/run_report.json")
-    assert report["published"] == [{"currency": "EUR", "delta": "-10.00"}]
+    assert report["published"] == [
+        {"currency": "EUR", "base_delta": "-10.00", "bonus_delta": "0.00", "delta": "-10.00"}
+    ]
     ledger = {entry.transaction_id: entry for entry in workspace.database.ledger.entries()}
     assert not ledger["T2"].settled
     assert ledger["T1"].settled

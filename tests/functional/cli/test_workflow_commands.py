@@ -109,7 +109,9 @@ def test_the_run_report_of_a_dry_run_keeps_its_computed_delta_totals(
     # THEN nothing counts as published, and the computed figures are in the report
     assert (report["published"], report["records"]) == ([], 0)
     assert report["computed_delta_records"] == 2
-    assert report["computed_delta_totals"] == [{"currency": "EUR", "delta": "30.00"}]
+    assert report["computed_delta_totals"] == [
+        {"currency": "EUR", "base_delta": "30.00", "bonus_delta": "0.00", "delta": "30.00"}
+    ]
 
 
 def test_show_of_a_real_run_still_gives_what_was_published(workspace: Adapters) -> None:

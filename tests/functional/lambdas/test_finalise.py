@@ -44,7 +44,9 @@ def test_finalise_applies_the_deltas_and_releases_the_periods(workspace: Adapter
     report = workspace.store.read_json("runs/r1/run_report.json")
     assert report["state"] == "SUCCEEDED"
     assert report["inputs"][0]["batch_id"] == "b1"
-    assert report["published"] == [{"currency": "EUR", "delta": "30.00"}]
+    assert report["published"] == [
+        {"currency": "EUR", "base_delta": "30.00", "bonus_delta": "0.00", "delta": "30.00"}
+    ]
     assert report["records"] == 2
     assert report["totals"][0]["total"] == "30.00"
 

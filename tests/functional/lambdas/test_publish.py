@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,6 +18,7 @@ from settlement.domain.publishing import (
     CommitMismatchError,
     CoreViewClient,
     DeltaRecord,
+    InvalidDeltaRecordError,
     figures_of,
 )
 from settlement.local_coreview import ServerHandle
@@ -124,34 +123,18 @@ def test_announce_parts_commit_publish_the_run_exactly(
     assert stored == [r.transaction_id for r in records]
 
 
-def test_totals_without_base_and_bonus_are_summed_from_deltas(tmp_path: Path) -> None:
-    """GIVEN calculation.json totals carrying only `delta` WHEN announcing THEN the header's
-    base/bonus totals are summed from deltas/ (and delta checked against the job's)."""
+def test_totals_without_base_and_bonus_are_refused_naming_the_file(tmp_path: Path) -> None:
+    """GIVEN calculation.json totals carrying only `delta` WHEN announcing THEN a clear error
+    naming the file and the field; nothing announced."""
     store, sink = DataStore(str(tmp_path / "store")), FileSinkClient(tmp_path / "sink")
-    records = list(make_delta_records(300))
-    write_run(store, "run-2", [records], full_totals=False)
-
-    handle({"action": "announce", "run_id": "run-2"}, adapters_for(store, sink, "run-2"))
-
-    header = json.loads((tmp_path / "sink/run-2/run.json").read_bytes())
-    assert header["expected"] == figures_of(records).to_payload()
-
-
-def test_deltas_disagreeing_with_calculation_json_are_refused(tmp_path: Path) -> None:
-    """GIVEN calculation.json whose EUR delta differs from deltas/ WHEN announcing
-    THEN a clear error naming the currency; nothing announced."""
-    store, sink = DataStore(str(tmp_path / "store")), FileSinkClient(tmp_path / "sink")
-    write_run(store, "run-3", [list(make_delta_records(50))], full_totals=False)
-    calculation = store.read_json("runs/run-3/calculation.json")
-    for entry in calculation["deltas"]["totals"]:
-        entry["delta"] = str(Decimal(entry["delta"]) + Decimal("0.01"))
-    store.write_json("runs/run-3/calculation.json", calculation)
+    write_run(store, "run-2", [list(make_delta_records(30))], full_totals=False)
 
     with pytest.raises(
-        BadPublishEventError, match=re.escape("disagrees with calculation.json: EUR delta")
+        InvalidDeltaRecordError,
+        match=r"runs/run-2/calculation\.json: totals\[0\]: field base_delta must be a decimal",
     ):
-        handle({"action": "announce", "run_id": "run-3"}, adapters_for(store, sink, "run-3"))
-    assert not (tmp_path / "sink/run-3").exists()
+        handle({"action": "announce", "run_id": "run-2"}, adapters_for(store, sink, "run-2"))
+    assert not (tmp_path / "sink/run-2").exists()
 
 
 def test_commit_mismatch_fails_the_step(tmp_path: Path) -> None:
