@@ -238,6 +238,9 @@ def run_progress(update: Callable[[str], None]) -> Callable[[Any], None]:
             update(f"{event.state}…")
         elif event.kind in marks:
             detail = f" [dim]{event.error}[/]" if event.error else ""
+            if isinstance(event.data, dict) and event.data.get("run_opened") is False:
+                # Refused before it opened: another run's periods were not touched.
+                detail = " [dim](the run never opened: it held nothing to release)[/]"
             console.print(f"{marks[event.kind]} {event.state}{detail}")
 
     return show

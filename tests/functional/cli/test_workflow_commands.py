@@ -199,6 +199,11 @@ def test_a_refused_run_gives_no_run_id_and_one_line_saying_none_was_recorded(
     assert error_line(err).startswith("error: run refused, no run was recorded: ")
     assert named in error_line(err)
     assert not [line for line in out.splitlines() if line.startswith("run-")], out
+    # AND the progress says the failure handler released nothing (not the holder's periods)
+    assert (
+        "✓ Record failure and release periods (the run never opened: it held nothing to release)"
+        in out
+    )
     # AND no run was added to the list
     assert listed_run_ids(workspace) == before
 
