@@ -143,14 +143,14 @@ def test_a_warm_lambda_s_adapters_follow_a_rotated_secret(
 
     arn = secrets.create_secret(Name="rds", SecretString=secret_for(login_role))["ARN"]
     adapters = Adapters(load_settings(tmp_path, database_secret_arn=arn))
-    assert adapters.database.runs.list_runs() == []
+    assert adapters.database.runs.get_run("no-such-run") is None
     # WHEN the secret is rotated (the old login no longer works) and a new connection is needed
     secrets.put_secret_value(
         SecretId=arn, SecretString=secret_for(rotate(postgresql_url, login_role))
     )
     adapters.database.engine.dispose()
     # THEN the same adapters carry on with the new credentials
-    assert adapters.database.runs.list_runs() == []
+    assert adapters.database.runs.get_run("no-such-run") is None
     with adapters.database.engine.connect() as connection:
         assert connection.execute(text("SELECT current_user")).scalar_one() == f"{login_role}_next"
     adapters.database.dispose()
