@@ -172,12 +172,27 @@ class CoreViewStore:
 
     # ------------------------------------------------------------------ commit
     def commit(self, run_id: str, body: bytes) -> dict[str, Any]:
-        """Sum what is stored for the run, remember the answer and return it."""
+        """Sum what is stored for the run, remember the answer and return it.
+
+        Idempotent by address like every write: the same figures again answer the same; other
+        figures for a committed run are a 409 (the first commit's figures are kept).
+        """
         received = _parse_figures(
             _parse_json(body, "commit body"), "commit body", "invalid_figures"
         )
         with self._lock:
             self._require_run(run_id)
+            (committed,) = self._db.execute(
+                "SELECT committed FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if committed is not None:
+                earlier = json.loads(committed)
+                if earlier["received"] != received.to_payload():
+                    raise CoreViewProblemError(
+                        409, "conflict", f"run {run_id} was committed with other figures"
+                    )
+                answer: dict[str, Any] = earlier["answer"]
+                return answer
             accumulator = TotalsAccumulator()
             for (figures,) in self._db.execute(
                 "SELECT figures FROM batches WHERE run_id = ?", (run_id,)

@@ -63,8 +63,21 @@ class FileSinkClient:
         self._put_once(self._batch_path(run_dir, part, seq), encode_batch(records), address)
 
     def commit(self, run_id: str, summary: RunFigures) -> CommitReceipt:
-        """Sum what was stored, remember it in ``commit.json`` and answer it."""
+        """Sum what was stored, remember it in ``commit.json`` and answer it.
+
+        The same figures again answer what was stored; other figures for a committed run are
+        a conflict (409), as on the API.
+        """
         run_dir = self._announced(run_id)
+        committed = run_dir / "commit.json"
+        if committed.exists():
+            earlier = json.loads(committed.read_bytes())
+            if earlier["received"] != summary.to_payload():
+                raise CoreViewConflictError(
+                    409, "conflict", f"run {run_id} was committed with other figures"
+                )
+            stored = RunFigures.from_payload(earlier["stored"], where=str(committed))
+            return CommitReceipt(run_id=run_id, figures=stored)
         accumulator = TotalsAccumulator()
         for _, payloads in self._stored_batches(run_id):
             accumulator.merge(figures_of_payloads(payloads))

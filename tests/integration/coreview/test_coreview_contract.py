@@ -154,6 +154,24 @@ def test_commit_answers_what_core_view_stored(coreview_server: ServerHandle) -> 
         client.put_batch("r1", 1, 0, records[:1])
 
 
+def test_a_repeated_commit_answers_the_same_and_other_figures_are_409(
+    coreview_server: ServerHandle,
+) -> None:
+    """GIVEN a committed run WHEN committed again with the same figures THEN the same answer;
+    WHEN committed with other figures THEN 409, and the first commit's figures are kept."""
+    client, records = http_client(coreview_server.url), list(make_delta_records(20))
+    expected = figures_of(records)
+    announce_run("r1", ["2026-10"], expected, client)
+    client.put_batch("r1", 0, 0, records)
+    first = commit_run("r1", expected, client)
+
+    assert commit_run("r1", expected, client) == first
+    with pytest.raises(CoreViewConflictError, match="committed with other figures"):
+        client.commit("r1", RunFigures(0))
+    committed = coreview_server.store.run("r1")["committed"]  # type: ignore[index]
+    assert committed["received"] == expected.to_payload()
+
+
 def test_the_bearer_scheme_is_case_insensitive(coreview_server: ServerHandle) -> None:
     """GIVEN the right token under the scheme spelled 'bearer' WHEN calling THEN accepted."""
     answer = httpx.get(

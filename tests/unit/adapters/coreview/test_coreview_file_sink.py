@@ -100,6 +100,22 @@ def test_new_batch_after_commit_is_refused(tmp_path: Path) -> None:
         sink.put_batch("r1", 0, 0, list(make_delta_records(1)))
 
 
+def test_a_repeated_commit_answers_the_same_and_other_figures_conflict(tmp_path: Path) -> None:
+    """GIVEN a committed run WHEN committed again with the same figures THEN the same receipt;
+    WHEN committed with other figures THEN 409 conflict, and commit.json keeps the first."""
+    sink, records = FileSinkClient(tmp_path), list(make_delta_records(20))
+    expected = figures_of(records)
+    announce_run("r1", ["2026-10"], expected, sink)
+    sink.put_batch("r1", 0, 0, records)
+    first = commit_run("r1", expected, sink)
+
+    assert commit_run("r1", expected, sink) == first
+    with pytest.raises(CoreViewConflictError, match="committed with other figures"):
+        sink.commit("r1", RunFigures(0))
+    committed = json.loads((tmp_path / "r1" / "commit.json").read_bytes())
+    assert committed["received"] == expected.to_payload()
+
+
 def test_connect_chooses_the_client_by_url(tmp_path: Path) -> None:
     """GIVEN file://, http:// and ftp:// URLs WHEN connecting THEN sink, HTTP client, error."""
     file_settings = load_settings(tmp_path, coreview_url=f"file://{tmp_path / 'cv'}")
