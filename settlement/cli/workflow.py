@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.text import Text
 
 from settlement.bootstrap import Adapters, build_adapters
 from settlement.cli.options import HomeOption, fail, require_file, settings_for
-from settlement.cli.output import make_console, value_table
+from settlement.cli.output import make_console, plain, value_table
 from settlement.config import configured_variables, embedded_settings
 from settlement.domain.batches import (
     INCOMING_PREFIX,
@@ -67,7 +68,7 @@ def submit(
     except (InvalidBatchesError, OSError, ValueError) as error:
         raise fail(f"{file}: {error}") from None
     console.print(
-        f"submitted batch [bold]{manifest['batch_id']}[/] for {manifest['period']}: "
+        f"submitted batch [bold]{plain(manifest['batch_id'])}[/] for {plain(manifest['period'])}: "
         f"{manifest['row_count']} rows, sha256 {manifest['sha256'][:12]}…"
     )
 
@@ -237,7 +238,7 @@ def run_progress(update: Callable[[str], None]) -> Callable[[Any], None]:
         if event.kind == "entered":
             update(f"{event.state}…")
         elif event.kind in marks:
-            detail = f" [dim]{event.error}[/]" if event.error else ""
+            detail = f" [dim]{plain(event.error)}[/]" if event.error else ""
             if isinstance(event.data, dict) and event.data.get("run_opened") is False:
                 # Refused before it opened: another run's periods were not touched.
                 detail = " [dim](the run never opened: it held nothing to release)[/]"
@@ -307,7 +308,7 @@ def abandon(
         answer = abandon_run(adapters, run_id, "abandoned by the operator: its process had ended")
     except (RunNotRunningError, RunStillRunningError) as error:
         raise fail(str(error)) from None
-    console.print(f"run {run_id} marked FAILED, its periods released: {answer['cause']}")
+    console.print(f"run {run_id} marked FAILED, its periods released: {plain(answer['cause'])}")
 
 
 def run_json(record: RunRecord) -> dict[str, Any]:
@@ -328,10 +329,12 @@ def run_json(record: RunRecord) -> dict[str, Any]:
 
 def print_run(record: RunRecord, report: Mapping[str, Any] | None) -> None:
     """The run for a person: header, batches, totals, published deltas, timings."""
-    console.print(f"[bold]{record.run_id}[/]  {record.state}  periods {', '.join(record.periods)}")
-    console.print(f"requested by {record.requested_by}, dry run: {record.dry_run}")
+    console.print(
+        f"[bold]{plain(record.run_id)}[/]  {record.state}  periods {', '.join(record.periods)}"
+    )
+    console.print(f"requested by {plain(record.requested_by)}, dry run: {record.dry_run}")
     if record.error:
-        console.print(f"[red]error:[/] {record.error}")
+        console.print(f"[red]error:[/] {plain(record.error)}")
     if report is None:
         return
     print_periods_without_batches(report)
@@ -348,7 +351,7 @@ def print_run(record: RunRecord, report: Mapping[str, Any] | None) -> None:
                 str(batch.get("batch_id")),
                 str(batch.get("period")),
                 *(str(count) for count in counts),
-                "[green]✓[/]" if balanced else "[red]✗[/]",
+                Text("✓", style="green") if balanced else Text("✗", style="red"),
             )
         console.print(batches)
     if record.dry_run:
@@ -442,7 +445,7 @@ def demo(
     demo_home = settings_for(home).home / "demo"
     shutil.rmtree(demo_home, ignore_errors=True)
     adapters = build_adapters(embedded_settings(demo_home))
-    console.print(f"demo workspace: {demo_home}")
+    console.print(f"demo workspace: {plain(demo_home)}")
     ignored = configured_variables()
     if ignored:
         errors.print(
@@ -456,8 +459,8 @@ def demo(
     console.print(f"first run {outcome['first']}, re-run {outcome['second']}")
     # Under `uv run` (the README's way) `settle` is not on the PATH of the operator's shell.
     settle = "uv run settle" if os.environ.get("UV") else "settle"
-    console.print(f"list the runs:   {settle} runs --home {demo_home}")
-    console.print(f"report on one:   {settle} report RUN_ID --home {demo_home}")
+    console.print(f"list the runs:   {settle} runs --home {plain(demo_home)}")
+    console.print(f"report on one:   {settle} report RUN_ID --home {plain(demo_home)}")
 
 
 class DemoFailedError(Exception):

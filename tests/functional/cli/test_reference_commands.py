@@ -81,3 +81,22 @@ def test_uploading_a_replaced_file_again_warns_that_it_stays_replaced(
     assert "already loaded" not in out
     assert err.startswith("warning: this file is matrix version 1, replaced since by version 2")
     assert "upload them as a changed file" in err
+
+
+def test_values_that_look_like_markup_are_shown_as_written(home: Path, tmp_path: Path) -> None:
+    # GIVEN a matrix file (its name in brackets too) whose rate and series look like styling
+    bad = tmp_path / "[bold]matrix.csv"
+    bad.write_text(
+        MATRIX.splitlines()[0] + "\n"
+        "DE,3,PRIVATE,BASE,0,[/x],0,EUR,2026-01-01,\n"
+        "DE,[red]X5,PRIVATE,BASE,0,oops,0,EUR,2026-01-01,\n"
+    )
+    # WHEN it is uploaded
+    code, out, err = settle(home, "upload", str(bad), "--kind", "matrix")
+    # THEN the error table shows the values exactly as the file has them, nothing crashed
+    assert code == 1
+    table = " ".join(out.split())
+    assert "[bold]matrix.csv: rejected" in table
+    assert "'[/x]'" in table
+    assert "MarkupError" not in out + err
+    assert err == "error: [bold]matrix.csv rejected with 2 error(s); nothing was loaded\n"

@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from settlement.cli.output import OFF_TERMINAL_WIDTH, make_console, value_table
+from settlement.cli.output import OFF_TERMINAL_WIDTH, make_console, plain, value_table
 
 AMOUNTS = ["1035113.27", "952985.10", "-613371.05"]
 
@@ -45,3 +45,19 @@ def test_a_narrow_terminal_folds_cells_instead_of_eliding_them() -> None:
     printed = buffer.getvalue()
     assert "…" not in printed
     assert _digits(printed) == sum(_digits(a) for a in AMOUNTS) + 9 * len(AMOUNTS)
+
+
+def test_cells_and_plain_values_are_never_read_as_markup() -> None:
+    # GIVEN values a file or an operator wrote that look like Rich styling
+    values = ["[/x]", "[bold]D1", "[red]"]
+    table = value_table("value", title="[/title]")
+    for value in values:
+        table.add_row(value)
+    # WHEN they are printed, in a table and inside a styled line
+    console = Console(file=io.StringIO(), width=80)
+    console.print(table)
+    console.print(f"[dim]requested by {plain('[/ops]')}[/]")
+    printed = console.file.getvalue()  # type: ignore[attr-defined]
+    # THEN each shows exactly as written
+    for value in [*values, "[/title]", "requested by [/ops]"]:
+        assert value in printed
