@@ -24,10 +24,6 @@ from infra.nag import (
 )
 
 RUNTIME = lambda_.Runtime.PYTHON_3_11
-REFERENCE_SUFFIXES = (
-    ".csv",
-    ".xlsx",
-)  # not `.errors.json`: the rejection report must not re-trigger
 
 # Only the runtime packages go into the code asset; later patterns override earlier ones.
 CODE_ASSET_EXCLUDE = [
@@ -231,11 +227,11 @@ class SettlementFunctions(Construct):
         )
 
     def _notify_reference_uploads(self, bucket: s3.IBucket) -> None:
+        # Every object under the prefixes, whatever its suffix (S3's suffix filters are
+        # case-sensitive: `Matrix.XLSX` would be dropped without a report). The parser answers
+        # an unsupported file with its `.errors.json` and ignores those reports themselves.
         destination = s3n.LambdaDestination(self.by_id["ParseReference"])
         for prefix in REFERENCE_PREFIXES:
-            for suffix in REFERENCE_SUFFIXES:
-                bucket.add_event_notification(
-                    s3.EventType.OBJECT_CREATED,
-                    destination,
-                    s3.NotificationKeyFilter(prefix=prefix, suffix=suffix),
-                )
+            bucket.add_event_notification(
+                s3.EventType.OBJECT_CREATED, destination, s3.NotificationKeyFilter(prefix=prefix)
+            )

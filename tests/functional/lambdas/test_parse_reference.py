@@ -60,7 +60,7 @@ def test_a_bad_file_gets_an_error_report_and_fails(bucket: str) -> None:
     THEN <key>.errors.json lists both errors, the Lambda fails naming the file, and no
     version is stored."""
     key = "incoming/reference/targets/targets-2026-10.csv"
-    put(bucket, key, b"market,dealer_id,period,target_units\nDE,D1,2026-10,-1\nDE,D1,2026-10,4\n")
+    put(bucket, key, b"market,dealer_id,period,target_units\nDE,D1,2026-10,-1\nDE,D2,2026-1x,4\n")
 
     with pytest.raises(parse_reference.ReferenceFileRejectedError) as rejected:
         parse_reference.handler(s3_object_created(bucket, key), None)
@@ -69,13 +69,14 @@ def test_a_bad_file_gets_an_error_report_and_fails(bucket: str) -> None:
     assert "targets-2026-10.csv.errors.json" in str(rejected.value)
     body = boto3.client("s3").get_object(Bucket=bucket, Key=key + ".errors.json")["Body"].read()
     report = json.loads(body)
-    assert report["error_count"] == 1
+    assert report["error_count"] == 2
     assert report["errors"][0] == {
         "file": "targets-2026-10.csv",
         "row": 2,
         "column": "target_units",
         "reason": "target_units -1 is negative",
     }
+    assert (report["errors"][1]["row"], report["errors"][1]["column"]) == (3, "period")
     assert build_adapters().database.reference.list_versions("targets") == []
 
 
@@ -87,3 +88,23 @@ def test_error_reports_and_other_keys_are_ignored(bucket: str) -> None:
         put(bucket, key, b"{}")
     result = parse_reference.handler(s3_object_created(bucket, *keys), None)
     assert result == {"loaded": [], "ignored": keys}
+
+
+def test_an_upper_case_file_name_is_loaded(bucket: str) -> None:
+    """GIVEN `Matrix.CSV` under the matrix prefix (the S3 notification has no suffix filter,
+    which would be case-sensitive) WHEN its event arrives THEN it loads."""
+    key = "incoming/reference/matrix/Matrix.CSV"
+    put(bucket, key, GOOD_MATRIX)
+    result = parse_reference.handler(s3_object_created(bucket, key), None)
+    assert [loaded["row_count"] for loaded in result["loaded"]] == [5]
+
+
+def test_an_unsupported_file_type_gets_its_error_report(bucket: str) -> None:
+    """GIVEN an old Excel file under the matrix prefix WHEN its event arrives THEN the
+    Lambda fails and `<file>.errors.json` names the file type."""
+    key = "incoming/reference/matrix/matrix.xls"
+    put(bucket, key, GOOD_MATRIX)
+    with pytest.raises(parse_reference.ReferenceFileRejectedError):
+        parse_reference.handler(s3_object_created(bucket, key), None)
+    body = boto3.client("s3").get_object(Bucket=bucket, Key=key + ".errors.json")["Body"].read()
+    assert "file type" in json.loads(body)["errors"][0]["reason"]
