@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 
 from settlement.adapters.db.types import ExactDecimal, UtcDateTime
+from settlement.domain.reference.service import FILE_NAME_MAX_CHARS, UPLOADED_BY_MAX_CHARS
 
 metadata = MetaData()
 
@@ -31,9 +32,9 @@ def _version_header() -> list[Column[Any]]:
     """Who uploaded which file when: the same audit columns on every kind of version."""
     return [
         Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("uploaded_by", String(200), nullable=False),
+        Column("uploaded_by", String(UPLOADED_BY_MAX_CHARS), nullable=False),
         Column("uploaded_at", UtcDateTime, nullable=False),
-        Column("file_name", String(500), nullable=False),
+        Column("file_name", String(FILE_NAME_MAX_CHARS), nullable=False),
         Column("sha256", String(64), nullable=False, unique=True),
         Column("row_count", Integer, nullable=False),
     ]

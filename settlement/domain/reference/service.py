@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
-from settlement.domain.reference.errors import ReferenceUploadError
+from settlement.domain.reference.errors import ReferenceUploadError, UploadError
 from settlement.domain.reference.models import (
     MatrixRow,
     NewVersion,
@@ -145,6 +145,7 @@ def upload_reference(
     ReferenceUploadError
         With every error found; nothing has been written.
     """
+    _check_audit_fields(file_name, uploaded_by)
     sha256 = hashlib.sha256(data).hexdigest()
     existing = repository.find_version(kind, sha256)
     if existing is not None:
@@ -277,6 +278,28 @@ def _make_parent(store: SnapshotStore, key: str) -> None:
     # S3 has no directories; locally the parent must exist before pyarrow writes.
     if store.is_local:
         store.filesystem.create_dir(store.path(key.rsplit("/", 1)[0]), recursive=True)
+
+
+# The audit columns' sizes (settlement/adapters/db/tables.py): checked here so that every
+# backend refuses the same upload with the same clear error before anything is written.
+FILE_NAME_MAX_CHARS = 500
+UPLOADED_BY_MAX_CHARS = 200
+
+
+def _check_audit_fields(file_name: str, uploaded_by: str) -> None:
+    reasons = []
+    if len(file_name) > FILE_NAME_MAX_CHARS:
+        reasons.append(
+            f"the file name has {len(file_name)} characters; at most {FILE_NAME_MAX_CHARS}"
+        )
+    if len(uploaded_by) > UPLOADED_BY_MAX_CHARS:
+        reasons.append(
+            f"the uploader's name has {len(uploaded_by)} characters; "
+            f"at most {UPLOADED_BY_MAX_CHARS}"
+        )
+    if reasons:
+        errors = [UploadError(file_name, None, None, reason) for reason in reasons]
+        raise ReferenceUploadError(file_name, errors)
 
 
 def _version_order(version: str) -> tuple[int, str]:

@@ -105,3 +105,27 @@ def test_export_snapshot_through_the_database(database: Database, tmp_path: Path
     assert result == again
     assert result["target_versions"] == [targets.version_id]
     assert (result["matrix_rows"], result["targets_rows"], result["ledger_rows"]) == (2, 2, 0)
+
+
+@pytest.mark.parametrize(
+    ("file_name", "uploaded_by", "reason"),
+    [
+        ("m" * 497 + ".csv", "fin", "the file name has 501 characters; at most 500"),
+        ("m.csv", "u" * 201, "the uploader's name has 201 characters; at most 200"),
+    ],
+    ids=["file name", "uploader"],
+)
+def test_audit_fields_too_long_for_their_columns_are_refused_alike(
+    database: Database, file_name: str, uploaded_by: str, reason: str
+) -> None:
+    # GIVEN a good matrix under a name (or from an uploader) longer than its audit column
+    before = table_counts(database)
+    # WHEN it is uploaded
+    with pytest.raises(ReferenceUploadError) as raised:
+        upload_reference(
+            "matrix", file_name, GOOD_MATRIX, uploaded_by=uploaded_by, repository=database.reference
+        )
+    # THEN both backends refuse it with the same clear reason (PostgreSQL would otherwise
+    # fail on the column's size), and nothing was written
+    assert [error.reason for error in raised.value.errors] == [reason]
+    assert table_counts(database) == before
