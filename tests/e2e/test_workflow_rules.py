@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from lambdas import open_run, record_failure
+from lambdas import open_run, publish, record_failure
 from settlement.bootstrap import Adapters
+from settlement.domain.publishing import CoreViewUnavailableError
 from state_machine.local import run_workflow
 from state_machine.runner import Execution
 from tests.fixtures.workflow import FakeCalculation, database_down, put_batch, sale
@@ -252,3 +253,44 @@ def test_a_failure_that_could_not_be_recorded_is_recorded_by_a_redrive(
     assert record is not None
     assert record.state == "FAILED"
     assert run(workspace, OCTOBER, FakeCalculation()).status == "SUCCEEDED"
+
+
+class CoreViewOutage:
+    """The publish Lambda while Core View is down: its client's own retries spent ``failures``
+    times over (CoreViewUnavailableError), then Core View is back."""
+
+    def __init__(self, workspace: Adapters, failures: int) -> None:
+        self.workspace = workspace
+        self.failures = failures
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        if self.failures:
+            self.failures -= 1
+            raise CoreViewUnavailableError(f"{event['action']}: 503 after 8 attempts")
+        return publish.handle(event, self.workspace)
+
+
+def test_an_outage_of_core_view_longer_than_the_client_s_retries_is_ridden_out(
+    workspace: Adapters,
+) -> None:
+    # GIVEN Core View down through the first two attempts to announce the run
+    put_batch(workspace.store, "b1", [sale(1)])
+    outage = CoreViewOutage(workspace, failures=2)
+    delays: list[float] = []
+    # WHEN a run publishes
+    execution = run_workflow(
+        workspace,
+        OCTOBER,
+        calculate=FakeCalculation(),
+        handlers={"publish": outage},
+        sleep=delays.append,
+    )
+    # THEN the step is retried after a back-off of up to 30 s, then 60 s, and the run publishes
+    assert execution.status == "SUCCEEDED", execution.cause
+    retried = [e for e in execution.history if e.kind == "retrying"]
+    assert [(e.state, e.error) for e in retried] == [
+        ("Announce run to Core View", "CoreViewUnavailableError")
+    ] * 2
+    assert 0 <= delays[0] <= 30
+    assert 0 <= delays[1] <= 60
+    assert published_records(workspace, execution.name) == 1
