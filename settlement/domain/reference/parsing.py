@@ -100,15 +100,24 @@ def parse_targets(file_name: str, data: bytes) -> list[TargetRow]:
     table = _table_or_raise(file_name, data, sheet="targets")
     column_errors = _check_columns(file_name, table, TARGETS_REQUIRED, ())
     reader = _RowReader(file_name, table.header, TARGETS_REQUIRED)
-    parsed: list[tuple[int, TargetRow]] = []
+    parsed: list[TargetRow] = []
+    # Every row whose dealer and period read takes part in the duplicate check, even with an
+    # error elsewhere (its units, say): the clash is reported now, not after that fix.
+    keyed: list[tuple[int, tuple[str, str]]] = []
     for number, values in table.rows:
         row = reader.target_row(number, values)
         if row is not None:
-            parsed.append((number, row))
-    errors = column_errors + reader.errors + _duplicate_target_errors(file_name, parsed)
+            parsed.append(row)
+            keyed.append((number, (row.dealer_id, row.period)))
+        elif (key := reader.target_key(number, values)) is not None:
+            keyed.append((number, key))
+    errors = column_errors + sorted(
+        reader.errors + _duplicate_target_errors(file_name, keyed),
+        key=lambda error: error.row or 0,
+    )
     if errors:
         raise ReferenceUploadError(file_name, errors)
-    return [row for _, row in parsed]
+    return parsed
 
 
 # --------------------------------------------------------------------------- file shape
@@ -223,6 +232,20 @@ class _RowReader:
         assert period
         assert target_units is not None
         return TargetRow(market, dealer_id, period, target_units)
+
+    def target_key(self, number: int, values: list[Cell]) -> tuple[str, str] | None:
+        """(dealer_id, period) of a row whose other cells failed, when both read.
+
+        ``target_row`` has already recorded the row's errors: none are recorded again.
+        """
+        recorded = self.errors
+        self.errors = []
+        try:
+            get = self._getter(number, values)
+            dealer_id, period = get("dealer_id", _short_text), get("period", cells.period)
+        finally:
+            self.errors = recorded
+        return (dealer_id, period) if dealer_id and period else None
 
     def _getter(self, number: int, values: list[Cell]) -> _Getter:
         def get(column: str, convert: Callable[[Cell], T], *, optional: bool = False) -> T | None:
@@ -370,13 +393,13 @@ def _reaches_further(row: MatrixRow, other: MatrixRow) -> bool:
 
 
 def _duplicate_target_errors(
-    file_name: str, rows: list[tuple[int, TargetRow]]
+    file_name: str, keys: list[tuple[int, tuple[str, str]]]
 ) -> list[UploadError]:
     first_seen: dict[tuple[str, str], int] = {}
     errors: list[UploadError] = []
-    for number, row in rows:
-        first = first_seen.setdefault((row.dealer_id, row.period), number)
+    for number, (dealer_id, period) in keys:
+        first = first_seen.setdefault((dealer_id, period), number)
         if first != number:
-            reason = f"duplicate target for dealer {row.dealer_id} in {row.period} (row {first})"
+            reason = f"duplicate target for dealer {dealer_id} in {period} (row {first})"
             errors.append(UploadError(file_name, number, "dealer_id", reason))
     return errors

@@ -185,6 +185,24 @@ def test_every_error_is_reported_not_only_the_first() -> None:
     assert "m.csv rejected with 4 error(s)" in str(rejected.value)
 
 
+def test_a_duplicate_target_is_reported_even_when_its_twin_has_another_error() -> None:
+    """GIVEN two targets for the same dealer and month, the first with negative units
+    WHEN parsed THEN both problems come in one upload, not one after the other's fix."""
+    data = targets_csv("DE,D1,2026-10,-1", "DE,D1,2026-10,4", "DE,D2,2026-1x,4")
+    with pytest.raises(ReferenceUploadError) as rejected:
+        parse_targets("t.csv", data)
+    first, second, third = rejected.value.errors
+    assert (first.row, first.column, first.reason) == (
+        2,
+        "target_units",
+        "target_units -1 is negative",
+    )
+    assert (second.row, second.column, second.reason) == (
+        3, "dealer_id", "duplicate target for dealer D1 in 2026-10 (row 2)",
+    )  # fmt: skip
+    assert (third.row, third.column) == (4, "period")
+
+
 def test_extra_column_still_reports_row_errors() -> None:
     """GIVEN an unknown column and a bad value WHEN parsed THEN both errors are reported."""
     data = b"market,dealer_id,period,target_units,note\nDE,D1,2026-1,4,x\n"
