@@ -238,16 +238,16 @@ class _RowReader:
 
         ``target_row`` has already recorded the row's errors: none are recorded again.
         """
-        recorded = self.errors
-        self.errors = []
-        try:
-            get = self._getter(number, values)
-            dealer_id, period = get("dealer_id", _short_text), get("period", cells.period)
-        finally:
-            self.errors = recorded
+        get = self._getter(number, values, errors=[])
+        dealer_id, period = get("dealer_id", _short_text), get("period", cells.period)
         return (dealer_id, period) if dealer_id and period else None
 
-    def _getter(self, number: int, values: list[Cell]) -> _Getter:
+    def _getter(
+        self, number: int, values: list[Cell], *, errors: list[UploadError] | None = None
+    ) -> _Getter:
+        """Reads cells of one row; a bad cell's error goes to ``errors`` (default: the file's)."""
+        found = self.errors if errors is None else errors
+
         def get(column: str, convert: Callable[[Cell], T], *, optional: bool = False) -> T | None:
             position = self._index.get(column)
             if position is None:
@@ -255,12 +255,14 @@ class _RowReader:
             cell = values[position] if position < len(values) else None
             if cells.is_blank(cell):
                 if not optional:
-                    self._error(number, column, "required value is empty")
+                    found.append(
+                        UploadError(self.file_name, number, column, "required value is empty")
+                    )
                 return None
             try:
                 return convert(cell)
             except cells.CellError as error:
-                self._error(number, column, str(error))
+                found.append(UploadError(self.file_name, number, column, str(error)))
                 return None
 
         return get
