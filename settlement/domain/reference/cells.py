@@ -17,6 +17,7 @@ from settlement.domain.reference.reading import Cell, ErrorValue, Formula
 # period would keep as written (and never match a run's 2026-10).
 DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+MAX_INTEGER_DIGITS = 19  # as many as a signed 64-bit integer (the database column) has
 DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 PERIOD_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})")
 
@@ -70,7 +71,7 @@ def decimal(cell: Cell) -> Decimal:
 def integer(cell: Cell) -> int:
     """A whole number from digits or a whole-number cell."""
     if type(cell) is str and INTEGER_TEXT.fullmatch(cell.strip()):
-        return int(cell)
+        return _integer_from_text(cell.strip())
     _refuse_formula(cell)
     if isinstance(cell, bool):
         raise CellError(f"not a whole number: {cell}")
@@ -81,6 +82,14 @@ def integer(cell: Cell) -> int:
     raw = str(cell).strip()
     if not INTEGER_TEXT.fullmatch(raw):
         raise CellError(f"not a whole number: {raw!r}")
+    return _integer_from_text(raw)
+
+
+def _integer_from_text(raw: str) -> int:
+    # int() refuses text of more than 4 300 digits with a ValueError of its own.
+    digits = len(raw.lstrip("+-"))
+    if digits > MAX_INTEGER_DIGITS:
+        raise CellError(f"a whole number of {digits} digits: at most {MAX_INTEGER_DIGITS}")
     return int(raw)
 
 

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
 from openpyxl import load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
 
 from settlement.domain.reference.errors import UploadError
 
@@ -123,9 +121,19 @@ def _read_csv(file_name: str, data: bytes) -> Table:
 
 def _read_xlsx(file_name: str, data: bytes, sheet: str) -> Table:
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
-        raise _unreadable(file_name, f"not a readable XLSX workbook ({error})") from error
+        return _read_workbook(file_name, data, sheet)
+    except UnreadableFileError:
+        raise
+    except Exception as error:
+        # A zip that holds broken XML fails deep inside openpyxl (ParseError, KeyError,
+        # TypeError… while the workbook loads or its rows stream): it is an unreadable file.
+        raise _unreadable(
+            file_name, f"not a readable XLSX workbook ({type(error).__name__}: {error})"
+        ) from error
+
+
+def _read_workbook(file_name: str, data: bytes, sheet: str) -> Table:
+    workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     try:
         if not workbook.sheetnames:
             raise _unreadable(file_name, "the workbook has no sheet")

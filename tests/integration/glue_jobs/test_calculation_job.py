@@ -6,19 +6,22 @@ import csv
 import hashlib
 import io
 import json
+import sys
+import types
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
-from glue_jobs.calculate_commissions import parse_arguments
+from glue_jobs.calculate_commissions import main, parse_arguments
 from glue_jobs.job import BatchFileError, run_calculation
 from settlement.adapters.storage import DataStore
 from settlement.domain.snapshot import LEDGER_SCHEMA, MATRIX_SCHEMA, TARGETS_SCHEMA
@@ -237,4 +240,61 @@ def test_glue_script_reads_its_arguments_without_awsglue() -> None:
         "run_id": "r1",
         "periods": "2026-09,2026-10",
         "store_root": "/tmp/store",
+    }
+
+
+class FakeGlueContext:
+    """What the Glue script uses of ``awsglue.context.GlueContext``: its Spark session."""
+
+    made_with: ClassVar[list[SparkContext]] = []
+
+    def __init__(self, context: SparkContext) -> None:
+        FakeGlueContext.made_with.append(context)
+        self.spark_session = SparkSession(context)
+
+
+def fake_get_resolved_options(argv: list[str], options: list[str]) -> dict[str, str]:
+    """Glue's resolver: ``--name value`` pairs for the options asked for, others ignored."""
+    pairs = dict(zip(argv[1::2], argv[2::2], strict=False))
+    return {name: pairs[f"--{name}"] for name in options}
+
+
+def install_fake_awsglue(monkeypatch: pytest.MonkeyPatch) -> None:
+    package = types.ModuleType("awsglue")
+    utils = types.ModuleType("awsglue.utils")
+    utils.getResolvedOptions = fake_get_resolved_options  # type: ignore[attr-defined]
+    context = types.ModuleType("awsglue.context")
+    context.GlueContext = FakeGlueContext  # type: ignore[attr-defined]
+    for name, module in (
+        ("awsglue", package),
+        ("awsglue.utils", utils),
+        ("awsglue.context", context),
+    ):
+        monkeypatch.setitem(sys.modules, name, module)
+
+
+def test_glue_script_runs_the_job_through_glues_arguments_and_session(
+    spark: SparkSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a run's inputs and the awsglue modules of a Glue worker (as small fakes)
+    store = build_store(tmp_path, "r1", [("b1", "2026-10", "csv", CSV_ROWS)])
+    install_fake_awsglue(monkeypatch)
+    FakeGlueContext.made_with.clear()
+    # WHEN the Glue script runs with the arguments the state machine passes (and one Glue adds)
+    argv = ["calculate_commissions.py", "--job-bookmark-option", "job-bookmark-disable"]
+    argv += ["--run_id", "r1", "--periods", " 2026-10, ", "--store_root", str(tmp_path)]
+    result = main(argv)
+    # THEN the job ran on the GlueContext's session, for the listed period, and wrote its marker
+    assert FakeGlueContext.made_with == [spark.sparkContext]
+    assert result["periods"] == ["2026-10"]
+    assert store.read_json("runs/r1/calculation.json") == json.loads(json.dumps(result))
+    # AND the script's one output line is the run's counts
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {
+        "run_id": "r1",
+        "rows_in": 4,
+        "rows_settled": 2,
+        "rows_rejected": 2,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,16 @@ def xlsx(sheets: dict[str, list[list[Any]]]) -> bytes:
             sheet.append(row)
     buffer = io.BytesIO()
     workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def with_member(workbook: bytes, member: str, content: bytes) -> bytes:
+    """``workbook`` with one zip member's content replaced (a file corrupted inside the zip)."""
+    source = zipfile.ZipFile(io.BytesIO(workbook))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for info in source.infolist():
+            target.writestr(info, content if info.filename == member else source.read(info))
     return buffer.getvalue()
 
 
@@ -100,6 +111,16 @@ CATALOGUE = [
     BadFile(
         "not a workbook", "matrix", "m.xlsx", b"PK\x03\x04 broken", None, None,
         "not a readable XLSX",
+    ),
+    BadFile(
+        "a workbook whose sheet XML is broken", "targets", "t.xlsx",
+        with_member(xlsx({"targets": [["market"]]}), "xl/worksheets/sheet1.xml", b"<<garbage"),
+        None, None, "not a readable XLSX workbook (ParseError",
+    ),
+    BadFile(
+        "a workbook whose styles XML is broken", "matrix", "m.xlsx",
+        with_member(xlsx({"matrix": [["market"]]}), "xl/styles.xml", b"<<garbage"),
+        None, None, "not a readable XLSX workbook",
     ),
     BadFile("unsupported type", "matrix", "m.txt", b"plain text", None, None, "unsupported file"),
     BadFile(
@@ -197,6 +218,10 @@ CATALOGUE = [
     BadFile(
         "negative target", "targets", "t.csv", targets_csv("DE,D1,2026-10,-3"),
         2, "target_units", "is negative",
+    ),
+    BadFile(
+        "target of 5 000 digits", "targets", "t.csv", targets_csv("DE,D1,2026-10," + "9" * 5000),
+        2, "target_units", "a whole number of 5000 digits: at most 19",
     ),
     BadFile(
         "bad period", "targets", "t.csv", targets_csv("DE,D1,2026-13,4"),
