@@ -8,7 +8,9 @@ operator can act on, for the Fail state.
 
 When Core View already committed the run (the failure came after the commit, or the commit's
 answer was lost: Core View is asked), the ledger is brought in line first, so a later run does
-not publish the same deltas again.
+not publish the same deltas again. When that cannot be settled (Core View cannot be asked, the
+ledger cannot be written), the run ends FAILED but keeps its periods and the ledger lock, until
+the next run of them settles it (``open_run``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from lambdas.finalise import apply_run_deltas, step_timings, write_run_report
@@ -31,6 +34,7 @@ ERROR_HINTS = {
     "InvalidRequestError": "the run input is malformed",
     "InvalidBatchesError": "invalid batches: fix or resubmit them, then start a new run",
     "PeriodsHeldError": "another run holds the periods or is publishing: wait for it or inspect it",
+    "UnresolvedPublicationError": "start the run again once Core View answers",
     "ReconciliationError": "the figures do not add up: nothing was published",
     "CalculationMissingError": "the calculation did not complete",
     "CalculationJobFailed": "fix the cause, then start a new run",
@@ -57,21 +61,19 @@ def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
         # Refused before it opened: nothing will read the batch copies validation made.
         adapters.store.delete_prefix(f"runs/{run_id}/input/batches")
         return {"run_id": run_id, "error": error, "cause": cause, "run_opened": False}
-    committed, cause = _committed(adapters, run_id, state, cause, dry_run=run.dry_run)
-    if committed:
-        cause = _bring_ledger_in_line(adapters, run_id, cause)
-    message = f"{error}: {cause}"
+    publication = _publication(adapters, run_id, state, cause, dry_run=run.dry_run)
+    message = f"{error}: {publication.cause}"
     write_run_report(
         adapters,
         run_id,
         "FAILED",
-        published=committed,
+        published=publication.committed,
         timings=step_timings(event, run.step_timings),
         error=message,
     )
     if run.state == "RUNNING":
-        runs.finish_run(run_id, "FAILED", error=message)
-    return {"run_id": run_id, "error": error, "cause": cause, "run_opened": True}
+        runs.finish_run(run_id, "FAILED", error=message, keep_locks=not publication.resolved)
+    return {"run_id": run_id, "error": error, "cause": publication.cause, "run_opened": True}
 
 
 def describe_failure(failure: dict[str, Any]) -> tuple[str, str]:
@@ -114,62 +116,97 @@ def _one_line(cause: str) -> str:
     return text if len(text) <= MAX_CAUSE_CHARS else text[: MAX_CAUSE_CHARS - 1] + "…"
 
 
-def _committed(
+@dataclass(frozen=True)
+class Publication:
+    """What Core View holds of a failed run, as far as could be found out."""
+
+    committed: bool
+    """Core View committed the run's deltas (with our figures)."""
+    resolved: bool
+    """The ledger says what Core View holds. When not (Core View could not be asked, or the
+    ledger not updated), the run keeps its periods and the ledger lock: a new run would publish
+    the same deltas a second time. The next run of the periods resolves it (open_run)."""
+    cause: str
+
+
+KEPT_LOCKS = (
+    "its periods and the ledger lock stay held; the next run of these periods asks Core View "
+    "again and updates the ledger before it starts"
+)
+
+
+def kept_locks(error: str | None) -> bool:
+    """Whether a FAILED run's error says it kept its locks (its publication unresolved)."""
+    return KEPT_LOCKS in (error or "")
+
+
+def _publication(
     adapters: Adapters, run_id: str, state: dict[str, Any], cause: str, *, dry_run: bool
-) -> tuple[bool, str]:
-    """Whether Core View committed the run with our figures, and the cause to report.
+) -> Publication:
+    """Whether Core View committed the run with our figures, with the cause to report.
 
     The commit's answer is in the state when it arrived (and matched: a mismatch fails the
     step). A run that failed after publishing every part (``published``: in or after the
     commit) may still have been committed with the answer lost (the connection dropped after
     Core View stored it): Core View is asked, since a new run would otherwise publish the
-    committed deltas a second time. A commit with other figures than ours updates nothing:
-    Core View holds something else than the deltas, so neither the ledger nor a re-run can be
-    trusted to fix it.
+    committed deltas a second time.
     """
-    if dry_run:
-        return False, cause
+    if dry_run or ("commit" not in state and "published" not in state):
+        return Publication(committed=False, resolved=True, cause=cause)
     if "commit" in state:
-        return True, cause
-    if "published" not in state:
-        return False, cause  # the commit goes out only once every part was published
-    return _committed_with_our_figures(adapters, run_id, cause)
+        return _bring_ledger_in_line(adapters, run_id, cause)
+    return resolve_publication(adapters, run_id, cause)
 
 
-def _committed_with_our_figures(adapters: Adapters, run_id: str, cause: str) -> tuple[bool, str]:
+def resolve_publication(adapters: Adapters, run_id: str, cause: str) -> Publication:
+    """Ask Core View whether it committed ``run_id``; bring the ledger in line when it did.
+
+    A commit with other figures than ours updates nothing: Core View holds something else than
+    the deltas, so neither the ledger nor a re-run can be trusted to fix it (an incident; the
+    locks are released all the same, as nothing here can ever resolve it).
+    """
     # Bounded: the client's own retries could outlast this Lambda when Core View is down.
     pool = ThreadPoolExecutor(max_workers=1)
     try:
         answer = pool.submit(adapters.coreview.committed_figures, run_id)
         committed = answer.result(timeout=COREVIEW_QUESTION_SECONDS)
     except Exception as problem:  # the original failure stays the headline
-        return False, (
-            f"{cause}; could not ask Core View whether it committed run {run_id} "
-            f"({type(problem).__name__}: {problem}): check with the Core View team before any "
-            "new run of these periods"
+        return Publication(
+            committed=False,
+            resolved=False,
+            cause=f"{cause}; could not ask Core View whether it committed run {run_id} "
+            f"({type(problem).__name__}: {problem}): {KEPT_LOCKS}",
         )
     finally:
         pool.shutdown(wait=False)
     if committed is None:
-        return False, cause
+        return Publication(committed=False, resolved=True, cause=cause)
     store = adapters.store
     ours = expected_figures(store, run_id, read_calculation(store, run_id))
     differences = describe_differences(ours, committed)
     if differences:
-        return False, (
-            f"{cause}; Core View committed run {run_id} with other figures than ours "
+        return Publication(
+            committed=False,
+            resolved=True,
+            cause=f"{cause}; Core View committed run {run_id} with other figures than ours "
             f"({'; '.join(differences)}): the ledger was NOT updated; do not re-run these "
-            "periods, open an incident with the Core View team"
+            "periods, open an incident with the Core View team",
         )
-    return True, cause
+    return _bring_ledger_in_line(adapters, run_id, cause)
 
 
-def _bring_ledger_in_line(adapters: Adapters, run_id: str, cause: str) -> str:
+def _bring_ledger_in_line(adapters: Adapters, run_id: str, cause: str) -> Publication:
     try:
         apply_run_deltas(adapters, run_id)
     except Exception as problem:  # the original failure stays the headline
-        return (
-            f"{cause}; Core View committed this run but the ledger could not be updated "
-            f"({problem}): apply runs/{run_id}/deltas before any new run of these periods"
+        return Publication(
+            committed=True,
+            resolved=False,
+            cause=f"{cause}; Core View committed this run but the ledger could not be updated "
+            f"({type(problem).__name__}: {problem}): {KEPT_LOCKS}",
         )
-    return f"{cause}; Core View had committed the run, so the ledger was updated"
+    return Publication(
+        committed=True,
+        resolved=True,
+        cause=f"{cause}; Core View had committed the run, so the ledger was updated",
+    )

@@ -264,9 +264,10 @@ def abandon_run(adapters: Adapters, run_id: str, cause: str) -> dict[str, Any]:
 
     What the failure handler would have done: the run report, the run FAILED, its periods (and
     the ledger lock) released; when it had reconciled, Core View is asked whether it committed
-    it (and the ledger brought in line if so). Only for a run whose process no longer runs: a
-    run whose process is alive on this machine is refused. (One on another machine cannot be
-    told apart; if it goes on, its next publishing or ledger step finds it ended and stops.)
+    it (and the ledger brought in line if so; when Core View cannot answer, the run keeps its
+    locks until the next run of its periods settles it). Only for a run whose process no longer
+    runs: a run whose process is alive on this machine is refused. (One on another machine
+    cannot be told apart; if it goes on, its next publishing or ledger step finds it ended.)
 
     Raises
     ------

@@ -69,7 +69,7 @@ class CalculationJob(Construct):
             ),
             worker_type=worker_type,
             number_of_workers=number_of_workers,
-            max_retries=0,  # the state machine's Retry decides
+            max_retries=0,  # a failed job run fails the execution (docs/decisions.md)
             timeout=180,
             execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=4),
             connections=glue.CfnJob.ConnectionsListProperty(connections=[connection.ref]),

@@ -173,12 +173,19 @@ def print_periods_without_batches(report: Mapping[str, Any]) -> None:
 
 def interrupted_line(adapters: Adapters, run_id: str) -> str:
     """What an interrupted run left behind (the local runner released what it held)."""
+    from lambdas.record_failure import kept_locks
+
     record = adapters.database.runs.get_run(run_id)
     if record is None:
         return "interrupted (Ctrl-C) before the run opened: nothing was held or published"
-    return f"interrupted (Ctrl-C): run {run_id} is {record.state}" + (
-        ", its periods released" if record.state == "FAILED" else ""
-    )
+    if record.state != "FAILED":
+        return f"interrupted (Ctrl-C): run {run_id} is {record.state}"
+    if kept_locks(record.error):
+        return (
+            f"interrupted (Ctrl-C): run {run_id} is FAILED and keeps its periods: Core View could "
+            "not say whether it committed the run; the next run of them asks again"
+        )
+    return f"interrupted (Ctrl-C): run {run_id} is FAILED, its periods released"
 
 
 def run_request(

@@ -40,6 +40,21 @@ class PeriodsHeldError(Exception):
         super().__init__(message)
 
 
+class UnresolvedPublicationError(PeriodsHeldError):
+    """The periods are held by a run that failed while what it published to Core View was
+    unresolved (committed or not, unknown; or committed with the ledger not updated), and it
+    still cannot be resolved: a run now could publish the same deltas a second time."""
+
+    def __init__(self, holder_run_id: str, periods: Sequence[str], why: str) -> None:
+        super().__init__(holder_run_id, periods)
+        held = ", ".join(self.periods) or "the ledger lock"
+        Exception.__init__(
+            self,
+            f"{held} held by failed run {holder_run_id}, whose publication to Core View is "
+            f"unresolved: {why}",
+        )
+
+
 @dataclass(frozen=True)
 class RunRecord:
     run_id: str
@@ -77,9 +92,17 @@ class RunRepository(Protocol):
         *,
         error: str | None = None,
         summary: dict[str, Any] | None = None,
+        keep_locks: bool = False,
     ) -> bool:
         """End a RUNNING run and release its periods; a run that already ended keeps its
-        state. Returns whether this call ended the run."""
+        state. Returns whether this call ended the run.
+
+        ``keep_locks``: the run ends but keeps its periods (and the ledger lock) because what
+        it published is unresolved; :meth:`release_locks` frees them once it is.
+        """
+
+    def release_locks(self, run_id: str) -> None:
+        """Release the locks an ended run kept (``finish_run(..., keep_locks=True)``)."""
 
 
 class RunEndedError(Exception):

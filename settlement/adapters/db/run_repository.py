@@ -98,8 +98,9 @@ class SqlRunRepository:
         *,
         error: str | None = None,
         summary: dict[str, Any] | None = None,
+        keep_locks: bool = False,
     ) -> bool:
-        """End a RUNNING run with ``state`` and release its periods.
+        """End a RUNNING run with ``state`` and release its periods (unless ``keep_locks``).
 
         A run that already ended keeps its state (a retried step, or a run an operator
         abandoned while its process still ran, must not flip it): returns whether this call
@@ -118,8 +119,17 @@ class SqlRunRepository:
             ).rowcount
             if not ended and _select_run(connection, run_id) is None:
                 raise KeyError(f"unknown run {run_id}")
-            connection.execute(delete(period_locks).where(period_locks.c.run_id == run_id))
+            if not keep_locks:
+                connection.execute(delete(period_locks).where(period_locks.c.run_id == run_id))
         return bool(ended)
+
+    def release_locks(self, run_id: str) -> None:
+        """Release what an ended run kept; a RUNNING run's locks are its own to release."""
+        with self._engine.begin() as connection:
+            run = _select_run(connection, run_id)
+            if run is None or run.state == RUNNING:
+                raise ValueError(f"run {run_id} is not an ended run: its locks stay")
+            connection.execute(delete(period_locks).where(period_locks.c.run_id == run_id))
 
 
 def _select_run(connection: Connection, run_id: str) -> Row[Any] | None:

@@ -20,9 +20,10 @@ from typer.testing import CliRunner
 
 import settlement.cli.workflow
 import state_machine.local
-from lambdas import open_run
+from lambdas import open_run, record_failure
 from settlement.bootstrap import Adapters
 from settlement.cli.app import app
+from settlement.cli.workflow import interrupted_line
 from tests.fixtures.workflow import FakeCalculation, database_down, put_batch, sale
 
 SEPTEMBER_AND_OCTOBER = ["2026-09", "2026-10"]
@@ -419,3 +420,15 @@ def test_the_demo_keeps_to_its_own_workspace_whatever_is_configured(
     assert not (tmp_path / "production.db").exists()
     assert not (tmp_path / "production-store").exists()
     assert "the demo ignores SETTLE_DATA_STORE, SETTLE_DATABASE_URL, SETTLE_COREVIEW_URL" in err
+
+
+def test_an_interrupted_run_that_kept_its_periods_says_so(workspace: Adapters) -> None:
+    # GIVEN a run that ended FAILED keeping its locks (Core View could not say if it committed)
+    workspace.database.runs.open_run("r1", ["2026-10"], dry_run=False, requested_by="ops")
+    error = f"Abandoned: interrupted; could not ask Core View: {record_failure.KEPT_LOCKS}"
+    workspace.database.runs.finish_run("r1", "FAILED", error=error, keep_locks=True)
+    # WHEN the interrupted command describes it THEN it does not claim the periods are free
+    assert interrupted_line(workspace, "r1") == (
+        "interrupted (Ctrl-C): run r1 is FAILED and keeps its periods: Core View could not say "
+        "whether it committed the run; the next run of them asks again"
+    )

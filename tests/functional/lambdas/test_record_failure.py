@@ -10,8 +10,13 @@ import pytest
 
 from lambdas import open_run, publish, record_failure, validate_batches
 from settlement.bootstrap import Adapters
-from settlement.domain.ports import PeriodsHeldError
-from settlement.domain.publishing import CommitMismatchError
+from settlement.domain.ports import PeriodsHeldError, UnresolvedPublicationError
+from settlement.domain.publishing import (
+    CommitMismatchError,
+    CoreViewClient,
+    CoreViewUnavailableError,
+    RunFigures,
+)
 from tests.fixtures.workflow import FakeCalculation, put_batch, sale
 
 
@@ -194,3 +199,73 @@ def test_a_failure_after_core_view_committed_brings_the_ledger_in_line(
         2,
         True,
     )
+
+
+class CoreViewOutOfReach:
+    """A Core View client whose question "did you commit?" never gets an answer."""
+
+    def __init__(self, reachable: CoreViewClient) -> None:
+        self.reachable = reachable
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reachable, name)
+
+    def committed_figures(self, run_id: str) -> RunFigures | None:
+        raise CoreViewUnavailableError(f"GET /v1/runs/{run_id}: 503 after 8 attempts")
+
+
+def failed_with_commit_unknown(workspace: Adapters, *, committed: bool) -> dict[str, Any]:
+    """Run r1 published every part (and Core View committed it or not), the commit's answer
+    was lost, and Core View cannot be asked when the failure is recorded (nor afterwards, until
+    the test puts ``workspace.coreview.reachable`` back). Returns record_failure's answer."""
+    context = calculated_run(workspace)
+    publish.handle({"action": "announce", "run_id": "r1"}, workspace)
+    publish.handle({"action": "part", "run_id": "r1", "part": 0}, workspace)
+    if committed:
+        publish.handle({"action": "commit", "run_id": "r1"}, workspace)
+    state = {
+        **context,
+        "reconciliation": {"parts": [0]},
+        "published": {"all_parts_published": True},
+        "failure": lambda_failure("CoreViewUnavailableError", "commit: connection dropped"),
+    }
+    workspace.coreview = CoreViewOutOfReach(workspace.coreview)
+    return record_failure.handle({"run_id": "r1", "state": state}, workspace)
+
+
+def test_a_run_whose_commit_is_unknown_keeps_its_periods_until_core_view_answers(
+    workspace: Adapters,
+) -> None:
+    # GIVEN run r1 committed, its answer lost, and Core View out of reach when asked
+    result = failed_with_commit_unknown(workspace, committed=True)
+    # THEN it is FAILED, yet keeps October and the ledger lock, and the cause says why
+    assert workspace.database.runs.get_run("r1").state == "FAILED"  # type: ignore[union-attr]
+    assert "could not ask Core View whether it committed run r1" in result["cause"]
+    assert "its periods and the ledger lock stay held" in result["cause"]
+    # AND a new run of October is refused while Core View still cannot answer, naming r1
+    with pytest.raises(UnresolvedPublicationError, match="2026-10 held by failed run r1"):
+        open_run.handle({"run_id": "r2", "periods": ["2026-10"]}, workspace)
+    # AND so is a run of another month (it would read a ledger that may lack r1's deltas)
+    with pytest.raises(UnresolvedPublicationError, match="the ledger lock held by failed run r1"):
+        open_run.handle({"run_id": "r3", "periods": ["2026-11"]}, workspace)
+    assert workspace.database.ledger.entries() == []
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed", "not-committed"])
+def test_the_next_run_settles_a_commit_left_unknown_before_it_opens(
+    workspace: Adapters, committed: bool
+) -> None:
+    # GIVEN run r1 failed with its commit unknown, and Core View reachable again
+    failed_with_commit_unknown(workspace, committed=committed)
+    workspace.coreview = workspace.coreview.reachable  # type: ignore[attr-defined]
+    # WHEN a new run of October opens
+    opened = open_run.handle({"run_id": "r2", "periods": ["2026-10"]}, workspace)
+    # THEN it runs, and the ledger holds r1's deltas exactly when Core View committed them,
+    # so r2 publishes them only when Core View never booked them: never twice
+    assert opened["state"] == "RUNNING"
+    booked = {entry.transaction_id for entry in workspace.database.ledger.entries()}
+    assert booked == ({"T1", "T2"} if committed else set())
+    # AND r1's report now says what Core View holds of it
+    report = workspace.store.read_json("runs/r1/run_report.json")
+    assert report["published_to_core_view"] is committed
+    assert "settled when run r2 opened" in report["error"]

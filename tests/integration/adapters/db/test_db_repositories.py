@@ -229,6 +229,23 @@ def test_finish_run_releases_the_periods(database: Database) -> None:
     assert [run.run_id for run in database.runs.list_runs()] == [second.run_id, "r1"]
 
 
+def test_a_run_that_ends_keeping_its_locks_holds_them_until_released(database: Database) -> None:
+    """GIVEN r1 ended FAILED keeping its locks (its publication unresolved) WHEN r2 asks for
+    October THEN it is refused naming r1; a running run's locks cannot be released from
+    outside; once r1's are released, r2 opens."""
+    database.runs.open_run("r1", ["2026-10"], dry_run=False, requested_by="ops")
+    with pytest.raises(ValueError, match="not an ended run"):
+        database.runs.release_locks("r1")
+    database.runs.finish_run("r1", "FAILED", error="commit unknown", keep_locks=True)
+    with pytest.raises(PeriodsHeldError) as refused:
+        database.runs.open_run("r2", ["2026-10"], dry_run=False, requested_by="ops")
+    assert refused.value.holder_run_id == "r1"
+    database.runs.release_locks("r1")
+    assert database.runs.open_run("r2", ["2026-10"], dry_run=False, requested_by="ops").state == (
+        "RUNNING"
+    )
+
+
 # --------------------------------------------------------------------------- ledger
 def test_apply_deltas_upserts_and_is_idempotent(database: Database, tmp_path: Path) -> None:
     """GIVEN two published transactions WHEN the same values are applied again THEN nothing
