@@ -13,11 +13,11 @@ from typing import Any
 from lambdas.finalise import write_run_report
 from lambdas.record_failure import resolve_publication
 from settlement.bootstrap import Adapters
-from settlement.domain.ports import PeriodsHeldError, UnresolvedPublicationError
-
-
-class RunAlreadyFinishedError(Exception):
-    """The run id belongs to a run that already ended: a new run needs a new execution."""
+from settlement.domain.ports import (
+    PeriodsHeldError,
+    RunAlreadyFinishedError,
+    UnresolvedPublicationError,
+)
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:

@@ -61,6 +61,10 @@ def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
         # Refused before it opened: nothing will read the batch copies validation made.
         adapters.store.delete_prefix(f"runs/{run_id}/input/batches")
         return {"run_id": run_id, "error": error, "cause": cause, "run_opened": False}
+    if run.state != "RUNNING":
+        # Ended already (a retry of this handler, a run abandoned meanwhile, or an execution
+        # reusing an ended run's name): its report and locks are what that end recorded.
+        return {"run_id": run_id, "error": error, "cause": cause, "run_opened": True}
     publication = _publication(adapters, run_id, state, cause, dry_run=run.dry_run)
     message = f"{error}: {publication.cause}"
     write_run_report(
@@ -71,8 +75,7 @@ def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
         timings=step_timings(event, run.step_timings),
         error=message,
     )
-    if run.state == "RUNNING":
-        runs.finish_run(run_id, "FAILED", error=message, keep_locks=not publication.resolved)
+    runs.finish_run(run_id, "FAILED", error=message, keep_locks=not publication.resolved)
     return {"run_id": run_id, "error": error, "cause": publication.cause, "run_opened": True}
 
 

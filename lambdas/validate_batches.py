@@ -18,6 +18,7 @@ from settlement.domain.batches import (
     collect_batches,
     parse_run_request,
 )
+from settlement.domain.ports import RunAlreadyFinishedError
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
@@ -39,11 +40,19 @@ def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
         The execution input names no usable periods (or the run id is unusable).
     InvalidBatchesError
         Naming every invalid batch of the run's periods; nothing is written.
+    RunAlreadyFinishedError
+        The execution name is that of a run that already ended (names may be reused on AWS).
     """
     run_id = str(event.get("run_id", ""))
     if not _RUN_ID.match(run_id):
         raise InvalidRequestError(f"run id {run_id!r} must be 1-80 letters, digits, '-' or '_'")
     request = parse_run_request(event.get("request") or {})
+    report = f"runs/{run_id}/run_report.json"
+    if adapters.store.exists(report):
+        # Every run that ended has its report: its inputs are its audit record.
+        raise RunAlreadyFinishedError(
+            f"run {run_id} already ended ({report}): start a new execution with another name"
+        )
     # The run calculates its own copies of the batches: what it reports is what it read.
     copies = f"runs/{run_id}/input/batches"
     adapters.store.delete_prefix(copies)

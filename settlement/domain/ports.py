@@ -105,6 +105,11 @@ class RunRepository(Protocol):
         """Release the locks an ended run kept (``finish_run(..., keep_locks=True)``)."""
 
 
+class RunAlreadyFinishedError(Exception):
+    """The run id belongs to a run that already ended: a new run needs a new execution (its
+    inputs and report are the audit record of the run that ended, never overwritten)."""
+
+
 class RunEndedError(Exception):
     """A run that has ended (or was abandoned by an operator) no longer holds its periods, so
     it may not publish or update the ledger: another run may hold the periods by now."""

@@ -294,3 +294,30 @@ def test_an_outage_of_core_view_longer_than_the_client_s_retries_is_ridden_out(
     assert 0 <= delays[0] <= 30
     assert 0 <= delays[1] <= 60
     assert published_records(workspace, execution.name) == 1
+
+
+def test_an_execution_reusing_an_ended_run_s_name_leaves_that_run_s_record_alone(
+    workspace: Adapters,
+) -> None:
+    # GIVEN run "october-close" settled one batch, then a second batch arrived
+    put_batch(workspace.store, "b1", [sale(1)])
+    first = run_workflow(
+        workspace, OCTOBER, calculate=FakeCalculation(), run_id="october-close", sleep=no_sleep
+    )
+    assert first.status == "SUCCEEDED", first.cause
+    inputs = workspace.store.read_json("runs/october-close/input/batches.json")
+    report = workspace.store.read_json("runs/october-close/run_report.json")
+    put_batch(workspace.store, "b2", [sale(2)])
+    # WHEN a new execution is started under the same name (AWS allows reusing a name)
+    again = run_workflow(
+        workspace, OCTOBER, calculate=FakeCalculation(), run_id="october-close", sleep=no_sleep
+    )
+    # THEN it is refused at validation, before anything is copied or locked
+    assert (again.status, again.error) == ("FAILED", "RunAlreadyFinishedError")
+    assert "start a new execution with another name" in (again.cause or "")
+    # AND the run that ended keeps its inputs, its report and its state
+    assert workspace.store.read_json("runs/october-close/input/batches.json") == inputs
+    assert workspace.store.read_json("runs/october-close/run_report.json") == report
+    assert workspace.database.runs.get_run("october-close").state == "SUCCEEDED"  # type: ignore[union-attr]
+    # AND the periods are free for a run under a new name
+    assert run(workspace, OCTOBER, FakeCalculation()).status == "SUCCEEDED"

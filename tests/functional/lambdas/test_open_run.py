@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lambdas import open_run
-from lambdas.open_run import RunAlreadyFinishedError
 from settlement.bootstrap import Adapters
-from settlement.domain.ports import PeriodsHeldError
+from settlement.domain.ports import PeriodsHeldError, RunAlreadyFinishedError
 
 
 def event(run_id: str, *periods: str) -> dict[str, object]:
