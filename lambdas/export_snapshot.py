@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from settlement.adapters.transient import transient_errors_named
 from settlement.bootstrap import Adapters, build_adapters
 from settlement.config import Settings, load_settings
 from settlement.domain.reference.service import export_snapshot
@@ -24,6 +25,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     return handle(event, _adapters(load_settings()))
 
 
+@transient_errors_named
 def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
     """Export ``runs/<run_id>/reference/{matrix,targets,ledger}.parquet``.
 

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
 from lambdas.reconcile import read_calculation, record_batches
 from settlement.adapters.storage import DataStore
+from settlement.adapters.transient import transient_errors_named
 from settlement.bootstrap import Adapters
 from settlement.domain.ports import LedgerEntry, require_running
 from settlement.domain.run_report import (
@@ -45,6 +46,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     return handle(event, build_adapters())
 
 
+@transient_errors_named
 def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
     """Apply the ledger (publish path), write the run report, mark the run SUCCEEDED."""
     started = time.monotonic()

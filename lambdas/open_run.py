@@ -12,6 +12,7 @@ from typing import Any
 
 from lambdas.finalise import write_run_report
 from lambdas.record_failure import resolve_publication
+from settlement.adapters.transient import transient_errors_named
 from settlement.bootstrap import Adapters
 from settlement.domain.ports import (
     PeriodsHeldError,
@@ -28,6 +29,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     return handle(event, build_adapters())
 
 
+@transient_errors_named
 def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
     """Open the run and lock its periods.
 

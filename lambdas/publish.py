@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
 from settlement.adapters.storage import DataStore
+from settlement.adapters.transient import transient_errors_named
 from settlement.domain.ports import PublishAckStore, RunRepository, require_running
 from settlement.domain.publishing import (
     CoreViewClient,
@@ -71,6 +72,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     return handle(event, build_adapters())
 
 
+@transient_errors_named
 def handle(event: dict[str, Any], adapters: PublishAdapters) -> dict[str, Any]:
     """Run one publishing action and return its counts.
 

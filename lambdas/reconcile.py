@@ -14,6 +14,7 @@ import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.dataset as pads  # type: ignore[import-untyped, unused-ignore]
 
 from settlement.adapters.storage import DataStore
+from settlement.adapters.transient import transient_errors_named
 from settlement.bootstrap import Adapters
 from settlement.domain.reconciliation import (
     CalculationMissingError,
@@ -38,6 +39,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     return handle(event, build_adapters())
 
 
+@transient_errors_named
 def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
     """Reconcile the run's calculation.
 

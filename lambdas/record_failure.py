@@ -24,6 +24,7 @@ from typing import Any
 from lambdas.finalise import apply_run_deltas, step_timings, write_run_report
 from lambdas.publish import expected_figures
 from lambdas.reconcile import read_calculation
+from settlement.adapters.transient import transient_errors_named
 from settlement.bootstrap import Adapters
 from settlement.domain.publishing import describe_differences
 
@@ -50,6 +51,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     return handle(event, build_adapters())
 
 
+@transient_errors_named
 def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
     """Record the failure; return ``{"run_id", "error", "cause"}`` for the Fail state."""
     run_id = str(event["run_id"])

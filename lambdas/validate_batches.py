@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from settlement.adapters.transient import transient_errors_named
 from settlement.bootstrap import Adapters
 from settlement.domain.batches import (
     InvalidRequestError,
@@ -31,6 +32,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     return handle(event, build_adapters())
 
 
+@transient_errors_named
 def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
     """Validate the request and every batch of its periods; record the run's inputs.
 

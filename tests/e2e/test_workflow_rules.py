@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from lambdas import open_run, publish, record_failure
 from settlement.bootstrap import Adapters
@@ -321,3 +323,23 @@ def test_an_execution_reusing_an_ended_run_s_name_leaves_that_run_s_record_alone
     assert workspace.database.runs.get_run("october-close").state == "SUCCEEDED"  # type: ignore[union-attr]
     # AND the periods are free for a run under a new name
     assert run(workspace, OCTOBER, FakeCalculation()).status == "SUCCEEDED"
+
+
+def test_a_database_fail_over_during_a_step_is_retried(workspace: Adapters) -> None:
+    # GIVEN a database that drops the connection the first time a run is recorded
+    put_batch(workspace.store, "b1", [sale(1)])
+    dropped: list[str] = []
+
+    @event.listens_for(workspace.database.engine, "before_cursor_execute")
+    def fail_over_once(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO RUNS") and not dropped:
+            dropped.append(statement)
+            raise OperationalError(statement, None, Exception("server closed the connection"))
+
+    # WHEN a run starts
+    execution = run(workspace, OCTOBER, FakeCalculation())
+    # THEN the step failed as TransientError, was retried, and the run went through
+    assert execution.status == "SUCCEEDED", execution.cause
+    retried = [(e.state, e.error) for e in execution.history if e.kind == "retrying"]
+    assert retried == [("Open run and lock periods", "TransientError")]
+    assert dropped
