@@ -115,7 +115,12 @@ def _botocore_error_is_transient(error: BaseException) -> bool:
         ReadTimeoutError,
     )
 
-    network = (ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError)
+    network = (
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
     if isinstance(error, network):
         return True
     if isinstance(error, ClientError):

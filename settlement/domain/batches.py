@@ -38,6 +38,9 @@ CSV_BLOCK_BYTES = 1 << 20  # what the CSV parser takes at a time (a row must fit
 
 REQUEST_KEYS = frozenset({"periods", "from", "to", "dry_run", "requested_by"})
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# Three years: wider than any correction window; a typo in a year ("0206-07-01") would
+# otherwise lock thousands of months and overflow the state machine's 256 KiB payload.
+MAX_PERIODS_PER_RUN = 36
 _BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 # The batch id names the data file, which Spark reads as a path: a space, '%' or '#' is
 # URI-encoded in the names Spark reports, ':' is refused by Hadoop, '*?[]{}' are glob patterns.
@@ -177,6 +180,11 @@ def parse_run_request(document: Mapping[str, Any]) -> RunRequest:
             'the run input needs either "periods": ["YYYY-MM", …] or "from" and "to" dates'
         )
     periods = _listed_periods(document["periods"]) if has_periods else _range_periods(document)
+    if len(periods) > MAX_PERIODS_PER_RUN:
+        raise InvalidRequestError(
+            f"the run asks for {len(periods)} periods ({periods[0]} to {periods[-1]}); at most "
+            f"{MAX_PERIODS_PER_RUN} per run: check the dates, or split the range"
+        )
     dry_run = document.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise InvalidRequestError(f'"dry_run" must be true or false, got {dry_run!r}')

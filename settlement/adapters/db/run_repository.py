@@ -143,10 +143,12 @@ def _refuse_if_held(connection: Connection, run_id: str, locks: list[str]) -> No
         .where(period_locks.c.run_id != run_id)
         .order_by(period_locks.c.period)
     ).all()
-    # A held period is named first: the overlap is what the operator must resolve.
+    # A held period is named first: the overlap is what the operator must resolve, one holder
+    # at a time (the message names the periods of the holder it names).
     periods = [row for row in held if row.period != PUBLISHING_LOCK] or held
     if periods:
-        raise PeriodsHeldError(periods[0].run_id, [row.period for row in periods])
+        holder = periods[0].run_id
+        raise PeriodsHeldError(holder, [row.period for row in periods if row.run_id == holder])
 
 
 def _record(row: Row[Any]) -> RunRecord:

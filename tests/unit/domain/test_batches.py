@@ -76,6 +76,15 @@ def test_a_request_for_periods_is_sorted_and_deduplicated() -> None:
     assert request.requested_by == "unknown"
 
 
+def test_a_range_of_three_years_is_one_run() -> None:
+    request = parse_run_request({"from": "2024-01-01", "to": "2026-12-31"})
+    assert (len(request.periods), request.periods[0], request.periods[-1]) == (
+        36,
+        "2024-01",
+        "2026-12",
+    )
+
+
 def test_a_request_by_range_keeps_requested_by() -> None:
     request = parse_run_request(
         {"from": "2026-07-01", "to": "2026-09-30", "requested_by": "ops@example.com"}
@@ -96,6 +105,18 @@ def test_a_request_by_range_keeps_requested_by() -> None:
         ({"from": "2026-10-01", "to": "2026-09-30"}, "before it starts"),
         ({"periods": ["2026-10"], "dry_run": "yes"}, "dry_run"),
         ({"periods": ["2026-10"], "dryrun": True}, "unknown run input key"),
+        ({"from": "0206-07-01", "to": "2026-09-30"}, r"asks for 21843 periods \(0206-07 to"),
+        ({"from": "2023-01-01", "to": "2026-01-31"}, "37 periods .* at most 36 per run"),
+        (
+            {
+                "periods": [
+                    f"{y}-{m:02d}"
+                    for y in (2024, 2025, 2026, 2027)
+                    for m in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+                ]
+            },
+            "40 periods",
+        ),
     ],
 )
 def test_malformed_requests_are_refused_with_the_reason(

@@ -182,6 +182,16 @@ def test_open_run_is_idempotent_and_refuses_a_held_period(database: Database) ->
     database.runs.open_run("r3", ["2026-11"], dry_run=True, requested_by="ops")
 
 
+def test_a_refusal_names_the_periods_of_the_holder_it_names(database: Database) -> None:
+    """GIVEN dry runs r1 holding 2026-09 and r2 holding 2026-10 WHEN r3 asks for both
+    THEN the refusal names r1 with 2026-09 only (not r2's period as r1's)."""
+    database.runs.open_run("r1", ["2026-09"], dry_run=True, requested_by="ops")
+    database.runs.open_run("r2", ["2026-10"], dry_run=True, requested_by="ops")
+    with pytest.raises(PeriodsHeldError) as refused:
+        database.runs.open_run("r3", ["2026-09", "2026-10"], dry_run=True, requested_by="ops")
+    assert str(refused.value) == "periods 2026-09 are held by running run r1"
+
+
 def test_runs_that_publish_go_one_at_a_time_dry_runs_alongside(database: Database) -> None:
     """GIVEN r1 running to publish 2026-10
     WHEN r2 asks to publish 2026-11 THEN it is refused naming r1 (both would read and write
