@@ -75,8 +75,7 @@ def _settle_failed_holder(adapters: Adapters, held: PeriodsHeldError, *, opening
     holder = runs.get_run(held.holder_run_id)
     if holder is None or holder.state == "RUNNING":
         raise held
-    why = f"run {holder.run_id} failed ({holder.error})"
-    publication = resolve_publication(adapters, holder.run_id, why)
+    publication = resolve_publication(adapters, holder.run_id, f"run {holder.run_id} failed")
     if not publication.resolved:
         raise UnresolvedPublicationError(holder.run_id, held.periods, publication.cause)
     # The failed run's report now says what Core View holds of it.
@@ -86,6 +85,6 @@ def _settle_failed_holder(adapters: Adapters, held: PeriodsHeldError, *, opening
         "FAILED",
         published=publication.committed,
         timings=holder.step_timings,
-        error=f"{publication.cause} (settled when run {opening} opened)",
+        error=f"{holder.error} | settled when run {opening} opened: {publication.cause}",
     )
     runs.release_locks(holder.run_id)
