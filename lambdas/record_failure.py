@@ -28,7 +28,7 @@ from settlement.adapters.transient import transient_errors_named
 from settlement.bootstrap import Adapters
 from settlement.domain.publishing import describe_differences
 
-COREVIEW_QUESTION_SECONDS = 45.0  # of the Lambda's 2 minutes
+COREVIEW_QUESTION_SECONDS = 45.0  # the ledger update may need most of the 10 minutes
 MAX_CAUSE_CHARS = 8000  # every invalid batch is named here; Step Functions allows 32 768
 _SQLALCHEMY_LINK = re.compile(r"\s*\(Background on this error at: \S+\)")
 ERROR_HINTS = {

@@ -66,7 +66,15 @@ FUNCTION_SPECS = (
         reads=(_READ_INCOMING, _RUNS),
         uses_database=False,
     ),
-    FunctionSpec("OpenRun", "lambdas/open_run.handler", Duration.minutes(2), 512),
+    # Settles a failed run that kept its locks first: asks Core View, and may apply that run's
+    # deltas to the ledger (Finalise's work, hence Finalise's time and memory).
+    FunctionSpec(
+        "OpenRun",
+        "lambdas/open_run.handler",
+        Duration.minutes(10),
+        2048,
+        calls_coreview=True,
+    ),
     FunctionSpec("ExportSnapshot", "lambdas/export_snapshot.handler", Duration.minutes(10), 2048),
     FunctionSpec(
         "Reconcile", "lambdas/reconcile.handler", Duration.minutes(5), 1024, uses_database=False
@@ -75,12 +83,13 @@ FUNCTION_SPECS = (
         "Publish", "lambdas/publish.handler", Duration.minutes(15), 1024, calls_coreview=True
     ),
     FunctionSpec("Finalise", "lambdas/finalise.handler", Duration.minutes(10), 2048),
-    # Asks Core View whether a run that failed while publishing was committed after all.
+    # Asks Core View whether a run that failed while publishing was committed after all, and
+    # then applies its deltas to the ledger (Finalise's work, hence Finalise's time and memory).
     FunctionSpec(
         "RecordFailure",
         "lambdas/record_failure.handler",
-        Duration.minutes(2),
-        512,
+        Duration.minutes(10),
+        2048,
         calls_coreview=True,
     ),
     FunctionSpec(
