@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambdas.finalise import write_run_report
-from lambdas.record_failure import resolve_publication
+from lambdas.finalise import ledger_entries, write_run_report
+from lambdas.record_failure import ask_core_view, mismatch_cause
 from settlement.adapters.transient import transient_errors_named
 from settlement.bootstrap import Adapters
 from settlement.domain.ports import (
@@ -34,15 +34,16 @@ def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
     """Open the run and lock its periods.
 
     Periods still held by a run that failed with its publication unresolved (it kept its
-    locks, see ``record_failure``) are settled first: Core View is asked again, the ledger
-    brought in line, and the locks released.
+    locks, see ``record_failure``) are settled first: Core View is asked again, and in one
+    transaction the ledger is brought in line and the locks released.
 
     Raises
     ------
     PeriodsHeldError
         Another running run holds one of the periods (its id is in the message).
     UnresolvedPublicationError
-        A failed run holds them and what it published still cannot be settled.
+        A failed run holds them and what it published still cannot be settled (Core View
+        cannot answer, or committed other figures than ours: an incident).
     RunAlreadyFinishedError
         The run id was used by a run that already ended.
     """
@@ -70,21 +71,32 @@ def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
 
 
 def _settle_failed_holder(adapters: Adapters, held: PeriodsHeldError, *, opening: str) -> None:
-    """Settle and release the locks of a failed holder; re-raise ``held`` for a running one."""
-    runs = adapters.database.runs
-    holder = runs.get_run(held.holder_run_id)
+    """Settle a failed holder that kept its locks, releasing them; re-raise ``held`` when the
+    holder is running, and refuse while its publication cannot be settled."""
+    holder = adapters.database.runs.get_run(held.holder_run_id)
     if holder is None or holder.state == "RUNNING":
         raise held
-    publication = resolve_publication(adapters, holder.run_id, f"run {holder.run_id} failed")
-    if not publication.resolved:
-        raise UnresolvedPublicationError(holder.run_id, held.periods, publication.cause)
-    # The failed run's report now says what Core View holds of it.
-    write_run_report(
-        adapters,
-        holder.run_id,
-        "FAILED",
-        published=publication.committed,
-        timings=holder.step_timings,
-        error=f"{holder.error} | settled when run {opening} opened: {publication.cause}",
+    answer = ask_core_view(adapters, holder.run_id)
+    if answer.committed is None:
+        why = f"Core View still cannot say whether it committed it ({answer.problem})"
+        raise UnresolvedPublicationError(holder.run_id, held.periods, why)
+    if answer.differences:
+        why = mismatch_cause(holder.run_id, answer.differences)
+        raise UnresolvedPublicationError(holder.run_id, held.periods, why)
+    outcome = (
+        "Core View had committed it, so the ledger was updated"
+        if answer.committed
+        else "Core View had not committed it"
     )
-    runs.release_locks(holder.run_id)
+    note = f" | settled when run {opening} opened: {outcome}"
+    entries = ledger_entries(adapters.store, holder.run_id) if answer.committed else iter(())
+    if adapters.database.ledger.settle_kept_locks(holder.run_id, entries, note=note):
+        # Only the run that settled it says so in its report.
+        write_run_report(
+            adapters,
+            holder.run_id,
+            "FAILED",
+            published=bool(answer.committed),
+            timings=holder.step_timings,
+            error=f"{holder.error}{note}",
+        )

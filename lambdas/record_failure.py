@@ -1,10 +1,10 @@
 """λ record_failure: every Catch ends here before the execution fails (spec §8).
 
 Event ``{"run_id": <execution name>, "state": <the state data, with "failure": {Error, Cause}>,
-"execution_arn"?}``. Marks the run FAILED and releases its periods, but only when this run opened
-(a run refused at validation or at the lock holds nothing, and another run's locks are never
-touched). Writes ``run_report.json`` with the failure and answers the error and a cause an
-operator can act on, for the Fail state.
+"execution_arn"?}``. Marks the run FAILED and releases its periods (see below for when it keeps
+them), but only when this run opened (a run refused at validation or at the lock holds nothing,
+and another run's locks are never touched). Writes ``run_report.json`` with the failure and
+answers the error and a cause an operator can act on, for the Fail state.
 
 When Core View already committed the run (the failure came after the commit, or the commit's
 answer was lost: Core View is asked), the ledger is brought in line first, so a later run does
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lambdas.finalise import apply_run_deltas, step_timings, write_run_report
@@ -35,7 +35,7 @@ ERROR_HINTS = {
     "InvalidRequestError": "the run input is malformed",
     "InvalidBatchesError": "invalid batches: fix or resubmit them, then start a new run",
     "PeriodsHeldError": "another run holds the periods or is publishing: wait for it or inspect it",
-    "UnresolvedPublicationError": "start the run again once Core View answers",
+    "UnresolvedPublicationError": "start the run again once the cause is fixed",
     "ReconciliationError": "the figures do not add up: nothing was published",
     "CalculationMissingError": "the calculation did not complete",
     "CalculationJobFailed": "fix the cause, then start a new run",
@@ -60,8 +60,10 @@ def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
     runs = adapters.database.runs
     run = runs.get_run(run_id)
     if run is None:
-        # Refused before it opened: nothing will read the batch copies validation made.
-        adapters.store.delete_prefix(f"runs/{run_id}/input/batches")
+        # Refused before it opened: nothing will read the batch copies validation made, unless
+        # they are an ended run's (its report exists; its database row may have been lost).
+        if not adapters.store.exists(f"runs/{run_id}/run_report.json"):
+            adapters.store.delete_prefix(f"runs/{run_id}/input/batches")
         return {"run_id": run_id, "error": error, "cause": cause, "run_opened": False}
     if run.state != "RUNNING":
         # Ended already (a retry of this handler, a run abandoned meanwhile, or an execution
@@ -130,19 +132,52 @@ class Publication:
     resolved: bool
     """The ledger says what Core View holds. When not (Core View could not be asked, or the
     ledger not updated), the run keeps its periods and the ledger lock: a new run would publish
-    the same deltas a second time. The next run of the periods resolves it (open_run)."""
+    the same deltas a second time. The next run of the periods settles it (open_run)."""
     cause: str
 
 
 KEPT_LOCKS = (
-    "its periods and the ledger lock stay held; the next run of these periods asks Core View "
-    "again and updates the ledger before it starts"
+    "its periods and the ledger lock stay held until the next run of them settles this one "
+    "(it asks Core View again and updates the ledger first)"
 )
 
 
-def kept_locks(error: str | None) -> bool:
-    """Whether a FAILED run's error says it kept its locks (its publication unresolved)."""
-    return KEPT_LOCKS in (error or "")
+@dataclass(frozen=True)
+class CoreViewAnswer:
+    """Core View's answer to "did you commit this run?", set against our figures."""
+
+    committed: bool | None
+    """None: Core View could not be asked (``problem`` says why)."""
+    differences: list[str] = field(default_factory=list)
+    """When committed with other figures than ours: each difference."""
+    problem: str = ""
+
+
+def ask_core_view(adapters: Adapters, run_id: str) -> CoreViewAnswer:
+    """Whether Core View committed ``run_id``, and with our figures; at most 45 s."""
+    # Bounded: the client's own retries could outlast the Lambda when Core View is down.
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        answer = pool.submit(adapters.coreview.committed_figures, run_id)
+        committed = answer.result(timeout=COREVIEW_QUESTION_SECONDS)
+    except Exception as problem:
+        return CoreViewAnswer(committed=None, problem=f"{type(problem).__name__}: {problem}")
+    finally:
+        pool.shutdown(wait=False)
+    if committed is None:
+        return CoreViewAnswer(committed=False)
+    store = adapters.store
+    ours = expected_figures(store, run_id, read_calculation(store, run_id))
+    return CoreViewAnswer(committed=True, differences=describe_differences(ours, committed))
+
+
+def mismatch_cause(run_id: str, differences: list[str]) -> str:
+    """What to say of a run Core View committed with other figures than ours."""
+    return (
+        f"Core View committed run {run_id} with other figures than ours "
+        f"({'; '.join(differences)}): the ledger was NOT updated; do not re-run these periods, "
+        "open an incident with the Core View team"
+    )
 
 
 def _publication(
@@ -154,48 +189,29 @@ def _publication(
     step). A run that failed after publishing every part (``published``: in or after the
     commit) may still have been committed with the answer lost (the connection dropped after
     Core View stored it): Core View is asked, since a new run would otherwise publish the
-    committed deltas a second time.
+    committed deltas a second time. A commit with other figures than ours updates nothing:
+    Core View holds something else than the deltas, an incident (the periods are released;
+    the cause says not to re-run them).
     """
     if dry_run or ("commit" not in state and "published" not in state):
         return Publication(committed=False, resolved=True, cause=cause)
     if "commit" in state:
         return _bring_ledger_in_line(adapters, run_id, cause)
-    return resolve_publication(adapters, run_id, cause)
-
-
-def resolve_publication(adapters: Adapters, run_id: str, cause: str) -> Publication:
-    """Ask Core View whether it committed ``run_id``; bring the ledger in line when it did.
-
-    A commit with other figures than ours updates nothing: Core View holds something else than
-    the deltas, so neither the ledger nor a re-run can be trusted to fix it (an incident; the
-    locks are released all the same, as nothing here can ever resolve it).
-    """
-    # Bounded: the client's own retries could outlast this Lambda when Core View is down.
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        answer = pool.submit(adapters.coreview.committed_figures, run_id)
-        committed = answer.result(timeout=COREVIEW_QUESTION_SECONDS)
-    except Exception as problem:  # the original failure stays the headline
+    answer = ask_core_view(adapters, run_id)
+    if answer.committed is None:
         return Publication(
             committed=False,
             resolved=False,
             cause=f"{cause}; could not ask Core View whether it committed run {run_id} "
-            f"({type(problem).__name__}: {problem}): {KEPT_LOCKS}",
+            f"({answer.problem}): {KEPT_LOCKS}",
         )
-    finally:
-        pool.shutdown(wait=False)
-    if committed is None:
+    if not answer.committed:
         return Publication(committed=False, resolved=True, cause=cause)
-    store = adapters.store
-    ours = expected_figures(store, run_id, read_calculation(store, run_id))
-    differences = describe_differences(ours, committed)
-    if differences:
+    if answer.differences:
         return Publication(
             committed=False,
             resolved=True,
-            cause=f"{cause}; Core View committed run {run_id} with other figures than ours "
-            f"({'; '.join(differences)}): the ledger was NOT updated; do not re-run these "
-            "periods, open an incident with the Core View team",
+            cause=f"{cause}; {mismatch_cause(run_id, answer.differences)}",
         )
     return _bring_ledger_in_line(adapters, run_id, cause)
 

@@ -25,7 +25,7 @@ from settlement.domain.batches import (
     manifest_for,
     parse_run_request,
 )
-from settlement.domain.ports import RunRecord
+from settlement.domain.ports import RunRecord, RunRepository
 
 if TYPE_CHECKING:
     from settlement.domain.reference import ReferenceKind
@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
     app.command("runs")(runs)
     app.command("show")(show)
     app.command("abandon")(abandon)
+    app.command("release")(release)
     app.command("demo")(demo)
 
 
@@ -173,19 +174,23 @@ def print_periods_without_batches(report: Mapping[str, Any]) -> None:
 
 def interrupted_line(adapters: Adapters, run_id: str) -> str:
     """What an interrupted run left behind (the local runner released what it held)."""
-    from lambdas.record_failure import kept_locks
-
-    record = adapters.database.runs.get_run(run_id)
+    runs = adapters.database.runs
+    record = runs.get_run(run_id)
     if record is None:
         return "interrupted (Ctrl-C) before the run opened: nothing was held or published"
     if record.state != "FAILED":
         return f"interrupted (Ctrl-C): run {run_id} is {record.state}"
-    if kept_locks(record.error):
+    return f"interrupted (Ctrl-C): run {run_id} is FAILED{locks_left(runs, run_id)}"
+
+
+def locks_left(runs: RunRepository, run_id: str) -> str:
+    """What became of an ended run's periods, to follow "FAILED" in one line of output."""
+    if runs.holds_locks(run_id):
         return (
-            f"interrupted (Ctrl-C): run {run_id} is FAILED and keeps its periods: Core View could "
-            "not say whether it committed the run; the next run of them asks again"
+            " and keeps its periods until its publication to Core View is settled (the next "
+            f"run of them does it; see `settle show {run_id}`)"
         )
-    return f"interrupted (Ctrl-C): run {run_id} is FAILED, its periods released"
+    return ", its periods released"
 
 
 def run_request(
@@ -315,7 +320,33 @@ def abandon(
         answer = abandon_run(adapters, run_id, "abandoned by the operator: its process had ended")
     except (RunNotRunningError, RunStillRunningError) as error:
         raise fail(str(error)) from None
-    console.print(f"run {run_id} marked FAILED, its periods released: {plain(answer['cause'])}")
+    left = locks_left(adapters.database.runs, run_id)
+    console.print(f"run {run_id} marked FAILED{left}: {plain(answer['cause'])}")
+
+
+def release(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The failed run.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Who decided, and why (kept with the run).")
+    ],
+    home: HomeOption = None,
+) -> None:
+    """Release the periods a FAILED run kept, WITHOUT settling its publication.
+
+    A last resort after an incident with the Core View team: a run that failed with its
+    publication unresolved keeps its periods and the ledger lock, and the next run of them
+    settles it by asking Core View. Only when that can never succeed (Core View holds other
+    figures, and the incident decided how to correct them) release them by hand; the ledger is
+    not touched.
+    """
+    adapters = build_adapters(settings_for(home))
+    runs = adapters.database.runs
+    record = runs.get_run(run_id)
+    if record is None or record.state == "RUNNING" or not runs.holds_locks(run_id):
+        found = "unknown" if record is None else record.state
+        raise fail(f"run {run_id} is {found} and keeps no locks: nothing to release")
+    runs.release_locks(run_id, note=f" | locks released by hand: {reason}")
+    console.print(f"run {run_id}: its periods and the ledger lock are released ({plain(reason)})")
 
 
 def run_json(record: RunRecord) -> dict[str, Any]:

@@ -101,8 +101,12 @@ class RunRepository(Protocol):
         it published is unresolved; :meth:`release_locks` frees them once it is.
         """
 
-    def release_locks(self, run_id: str) -> None:
-        """Release the locks an ended run kept (``finish_run(..., keep_locks=True)``)."""
+    def holds_locks(self, run_id: str) -> bool:
+        """Whether the run holds any lock (a RUNNING run, or an ended one that kept them)."""
+
+    def release_locks(self, run_id: str, *, note: str) -> None:
+        """Release the locks an ended run kept (``finish_run(..., keep_locks=True)``) without
+        settling it, appending ``note`` (who and why) to its error: an operator's last resort."""
 
 
 class RunAlreadyFinishedError(Exception):
@@ -156,6 +160,10 @@ class LedgerRepository(Protocol):
 
     def apply_deltas(self, run_id: str, entries: Iterable[LedgerEntry]) -> int:
         """Upsert the new absolute values (idempotent: applying twice changes nothing)."""
+
+    def settle_kept_locks(self, run_id: str, entries: Iterable[LedgerEntry], *, note: str) -> bool:
+        """Apply a run's entries, release the locks it kept and note it on the run, at once;
+        False (nothing changed) when it holds no lock any more."""
 
 
 # --------------------------------------------------------------------------- Core View publishing

@@ -11,12 +11,12 @@ import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 from pyarrow import fs as pafs  # type: ignore[import-untyped, unused-ignore]
-from sqlalchemy import Table, or_, select, text
+from sqlalchemy import Table, delete, func, or_, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from settlement.adapters.db.bulk import copy_into, is_postgresql, raw_cursor
-from settlement.adapters.db.tables import published_ledger
+from settlement.adapters.db.tables import period_locks, published_ledger, runs
 from settlement.adapters.db.types import utc_now
 from settlement.domain.ports import LedgerEntry
 from settlement.domain.snapshot import LEDGER_SCHEMA
@@ -87,20 +87,35 @@ class SqlLedgerRepository:
         int
             How many ledger rows were inserted or changed (0 when applied a second time).
         """
-        now = utc_now()
-        changed = 0
         with self._engine.begin() as connection:
-            on_postgresql = is_postgresql(connection)
-            # Chunks keep memory flat for a 10M-delta month; one transaction keeps it atomic.
-            for chunk in batched(entries, APPLY_CHUNK_ROWS):
-                rows = [
-                    _ledger_values(entry, run_id, now) for entry in _last_per_transaction(chunk)
-                ]
-                if on_postgresql:
-                    changed += _upsert_postgresql(connection, rows)
-                else:
-                    changed += _upsert_sqlite(connection, published_ledger, rows)
-        return changed
+            return _upsert_entries(connection, run_id, entries)
+
+    def settle_kept_locks(self, run_id: str, entries: Iterable[LedgerEntry], *, note: str) -> bool:
+        """Settle a run that ended keeping its locks: apply ``entries`` (its deltas, or none
+        when Core View never committed it), release its locks and append ``note`` to its error,
+        in one transaction.
+
+        Returns False, changing nothing, when the run holds no lock any more: another run
+        settled it first. Its lock rows are read FOR UPDATE (SQLite's write transactions are
+        IMMEDIATE), so two runs settling the same one take turns, and a late write of its older
+        values can never land over what a newer run has since published.
+        """
+        with self._engine.begin() as connection:
+            held = connection.execute(
+                select(period_locks.c.period)
+                .where(period_locks.c.run_id == run_id)
+                .with_for_update()
+            ).all()
+            if not held:
+                return False
+            _upsert_entries(connection, run_id, entries)
+            connection.execute(delete(period_locks).where(period_locks.c.run_id == run_id))
+            connection.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(error=func.coalesce(runs.c.error, "") + note)
+            )
+        return True
 
     def entries(self) -> list[LedgerEntry]:
         """The whole ledger (for reports and tests)."""
@@ -108,6 +123,20 @@ class SqlLedgerRepository:
         query = select(*columns).order_by(published_ledger.c.transaction_id)
         with self._engine.connect() as connection:
             return [LedgerEntry(**row._asdict()) for row in connection.execute(query)]
+
+
+def _upsert_entries(connection: Connection, run_id: str, entries: Iterable[LedgerEntry]) -> int:
+    """Upsert in chunks (flat memory for a 10M-delta month) inside the caller's transaction."""
+    now = utc_now()
+    changed = 0
+    on_postgresql = is_postgresql(connection)
+    for chunk in batched(entries, APPLY_CHUNK_ROWS):
+        rows = [_ledger_values(entry, run_id, now) for entry in _last_per_transaction(chunk)]
+        if on_postgresql:
+            changed += _upsert_postgresql(connection, rows)
+        else:
+            changed += _upsert_sqlite(connection, published_ledger, rows)
+    return changed
 
 
 def _fetch_to_parquet(connection: Connection, sql: str, writer: pq.ParquetWriter) -> int:

@@ -123,13 +123,21 @@ class SqlRunRepository:
                 connection.execute(delete(period_locks).where(period_locks.c.run_id == run_id))
         return bool(ended)
 
-    def release_locks(self, run_id: str) -> None:
+    def holds_locks(self, run_id: str) -> bool:
+        query = select(period_locks.c.period).where(period_locks.c.run_id == run_id).limit(1)
+        with self._engine.connect() as connection:
+            return connection.execute(query).first() is not None
+
+    def release_locks(self, run_id: str, *, note: str) -> None:
         """Release what an ended run kept; a RUNNING run's locks are its own to release."""
         with self._engine.begin() as connection:
             run = _select_run(connection, run_id)
             if run is None or run.state == RUNNING:
                 raise ValueError(f"run {run_id} is not an ended run: its locks stay")
             connection.execute(delete(period_locks).where(period_locks.c.run_id == run_id))
+            connection.execute(
+                update(runs).where(runs.c.run_id == run_id).values(error=(run.error or "") + note)
+            )
 
 
 def _select_run(connection: Connection, run_id: str) -> Row[Any] | None:

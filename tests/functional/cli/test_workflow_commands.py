@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import settlement.cli.workflow
 import state_machine.local
-from lambdas import open_run, record_failure
+from lambdas import open_run
 from settlement.bootstrap import Adapters
 from settlement.cli.app import app
 from settlement.cli.workflow import interrupted_line
@@ -423,12 +423,40 @@ def test_the_demo_keeps_to_its_own_workspace_whatever_is_configured(
 
 
 def test_an_interrupted_run_that_kept_its_periods_says_so(workspace: Adapters) -> None:
-    # GIVEN a run that ended FAILED keeping its locks (Core View could not say if it committed)
+    # GIVEN a run that ended FAILED keeping its locks (its publication unresolved)
     workspace.database.runs.open_run("r1", ["2026-10"], dry_run=False, requested_by="ops")
-    error = f"Abandoned: interrupted; could not ask Core View: {record_failure.KEPT_LOCKS}"
-    workspace.database.runs.finish_run("r1", "FAILED", error=error, keep_locks=True)
+    workspace.database.runs.finish_run("r1", "FAILED", error="commit unknown", keep_locks=True)
     # WHEN the interrupted command describes it THEN it does not claim the periods are free
     assert interrupted_line(workspace, "r1") == (
-        "interrupted (Ctrl-C): run r1 is FAILED and keeps its periods: Core View could not say "
-        "whether it committed the run; the next run of them asks again"
+        "interrupted (Ctrl-C): run r1 is FAILED and keeps its periods until its publication to "
+        "Core View is settled (the next run of them does it; see `settle show r1`)"
     )
+    # AND once released, it says so
+    workspace.database.runs.release_locks("r1", note=" | released")
+    assert interrupted_line(workspace, "r1") == (
+        "interrupted (Ctrl-C): run r1 is FAILED, its periods released"
+    )
+
+
+def test_release_frees_the_periods_a_failed_run_kept_and_records_why(
+    workspace: Adapters,
+) -> None:
+    # GIVEN a run that ended FAILED keeping its locks, and a running one
+    runs = workspace.database.runs
+    runs.open_run("r1", ["2026-10"], dry_run=False, requested_by="ops")
+    runs.finish_run("r1", "FAILED", error="commit unknown", keep_locks=True)
+    runs.open_run("r2", ["2026-11"], dry_run=True, requested_by="ops")
+    home = str(workspace.settings.home)
+    # WHEN an operator releases the running one THEN it is refused, nothing released
+    refused = CliRunner().invoke(app, ["release", "r2", "--reason", "x", "--home", home])
+    assert refused.exit_code == 1
+    assert "run r2 is RUNNING and keeps no locks" in refused.output
+    # WHEN the failed one is released, saying why
+    reason = "INC-42: Core View reverted run r1 by hand"
+    released = CliRunner().invoke(app, ["release", "r1", "--reason", reason, "--home", home])
+    # THEN its periods are free, and the run records who decided it
+    assert released.exit_code == 0, released.output
+    assert not runs.holds_locks("r1")
+    assert (runs.get_run("r1").error or "").endswith(f"locks released by hand: {reason}")  # type: ignore[union-attr]
+    again = CliRunner().invoke(app, ["release", "r1", "--reason", reason, "--home", home])
+    assert again.exit_code == 1

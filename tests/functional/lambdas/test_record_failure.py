@@ -269,3 +269,32 @@ def test_the_next_run_settles_a_commit_left_unknown_before_it_opens(
     report = workspace.store.read_json("runs/r1/run_report.json")
     assert report["published_to_core_view"] is committed
     assert "settled when run r2 opened" in report["error"]
+
+
+def test_a_run_core_view_committed_with_other_figures_is_not_settled_by_the_next_run(
+    workspace: Adapters, tmp_path: Path
+) -> None:
+    # GIVEN run r1 whose commit Core View took with other figures (it lost a batch), and whose
+    # failure was recorded while Core View could not be asked: it kept its locks
+    context = calculated_run(workspace)
+    publish.handle({"action": "announce", "run_id": "r1"}, workspace)
+    publish.handle({"action": "part", "run_id": "r1", "part": 0}, workspace)
+    (tmp_path / "home" / "coreview" / "r1" / "parts" / "0" / "batch-0.json").unlink()
+    with pytest.raises(CommitMismatchError):
+        publish.handle({"action": "commit", "run_id": "r1"}, workspace)
+    state = {
+        **context,
+        "reconciliation": {"parts": [0]},
+        "published": {"all_parts_published": True},
+        "failure": lambda_failure("CoreViewUnavailableError", "commit: connection dropped"),
+    }
+    reachable = workspace.coreview
+    workspace.coreview = CoreViewOutOfReach(reachable)
+    record_failure.handle({"run_id": "r1", "state": state}, workspace)
+    workspace.coreview = reachable
+    # WHEN a new run of October opens, Core View answering again
+    # THEN it is refused: an incident, not something a re-run may settle; the locks stay
+    with pytest.raises(UnresolvedPublicationError, match="with other figures than ours"):
+        open_run.handle({"run_id": "r2", "periods": ["2026-10"]}, workspace)
+    assert workspace.database.runs.holds_locks("r1")
+    assert workspace.database.ledger.entries() == []

@@ -245,15 +245,34 @@ def test_a_run_that_ends_keeping_its_locks_holds_them_until_released(database: D
     outside; once r1's are released, r2 opens."""
     database.runs.open_run("r1", ["2026-10"], dry_run=False, requested_by="ops")
     with pytest.raises(ValueError, match="not an ended run"):
-        database.runs.release_locks("r1")
+        database.runs.release_locks("r1", note=" | released by hand")
     database.runs.finish_run("r1", "FAILED", error="commit unknown", keep_locks=True)
     with pytest.raises(PeriodsHeldError) as refused:
         database.runs.open_run("r2", ["2026-10"], dry_run=False, requested_by="ops")
     assert refused.value.holder_run_id == "r1"
-    database.runs.release_locks("r1")
+    database.runs.release_locks("r1", note=" | released by hand")
     assert database.runs.open_run("r2", ["2026-10"], dry_run=False, requested_by="ops").state == (
         "RUNNING"
     )
+
+
+def test_a_run_that_kept_its_locks_is_settled_once_and_never_over_newer_values(
+    database: Database,
+) -> None:
+    """GIVEN r1 ended FAILED keeping its locks, its publication of T1 (10.00) unresolved
+    WHEN run A settles it, a newer run publishes T1 = 110.00, and run B's settlement of r1,
+    started at the same time as A's, lands late
+    THEN A's settlement applied r1's values and released its locks in one go, and B's found
+    nothing to settle: the ledger keeps 110.00 and r1's error records one settlement."""
+    database.runs.open_run("r1", ["2026-10"], dry_run=False, requested_by="ops")
+    database.runs.finish_run("r1", "FAILED", error="commit unknown", keep_locks=True)
+    assert database.ledger.settle_kept_locks("r1", [ledger_entry("T1", "10.00")], note=" | by A")
+    assert not database.runs.holds_locks("r1")
+    database.ledger.apply_deltas("r3", [ledger_entry("T1", "110.00")])
+    late = database.ledger.settle_kept_locks("r1", [ledger_entry("T1", "10.00")], note=" | by B")
+    assert late is False
+    assert [e.base_amount for e in database.ledger.entries()] == [Decimal("110.00")]
+    assert database.runs.get_run("r1").error == "commit unknown | by A"  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------- ledger
