@@ -1,9 +1,10 @@
 """The calculation job: the I/O around :func:`settlement.domain.calculation.settle`.
 
 Shared by the Glue script and the local runner. Reads the run's batch list, the batch files and
-the reference snapshot, writes ``lines/``, ``dealer_summary/``, ``rejects/``, ``deltas/`` and
-``batch_counts/`` under ``runs/<run_id>/``, then ``calculation.json`` LAST: a job that fails
-leaves no completion marker, so no later step reads half-written output as complete.
+the reference snapshot, writes ``lines/``, ``dealer_summary/``, ``rejects/``, ``deltas/``,
+``ledger_updates/`` and ``batch_counts/`` under ``runs/<run_id>/``, then ``calculation.json``
+LAST: a job that fails leaves no completion marker, so no later step reads half-written output
+as complete.
 
 Outputs are deterministic: each is repartitioned on fixed keys, sorted on a unique key within its
 partitions, and its files renamed to ``part-<task>.parquet``, so the same inputs give
@@ -51,7 +52,7 @@ LOG = logging.getLogger(__name__)
 DELTA_RECORDS_PER_PART = 200_000
 # Row groups of lines/: the Reconcile Lambda (1 GiB) decodes one at a time.
 LINES_ROW_GROUP_BYTES = 32 << 20
-OUTPUTS = ("lines", "dealer_summary", "rejects", "deltas", "batch_counts")
+OUTPUTS = ("lines", "dealer_summary", "rejects", "deltas", "ledger_updates", "batch_counts")
 READ_SPLITS_PER_CORE = 4  # see _balanced_reads
 WORK = "work"  # scratch prefix of the run's intermediates, removed when the job ends
 # One batch file = one input partition, never split: the row position inside a partition is
@@ -577,6 +578,10 @@ def _write_outputs(
     written = write_delta_parts(
         frames.deltas, store, f"{prefix}/deltas", expected_records=frames.lines.count()
     )
+    # Unpublished ledger rewrites: few (re-runs only), applied by Finalise with the deltas.
+    write_deterministic(
+        frames.ledger_updates, store, f"{prefix}/ledger_updates", sort_by=["transaction_id"]
+    )
     # Count and totals from the files just written: one narrow read, no second join.
     spark = frames.deltas.sparkSession
     with _timed("totals"):
@@ -589,6 +594,7 @@ def _write_outputs(
         _check_summary_fits(summary)
         line_totals = _line_totals(summary)
     records = sum(int(row["records"]) for row in totals)
+    later = frames.later_clawbacks.orderBy("period").collect()  # one row per period at most
     return {
         "run_id": run_id,
         "periods": list(periods),
@@ -606,6 +612,10 @@ def _write_outputs(
                 for row in totals
             ],
         },
+        # Published clawbacks elsewhere that reverse sales this run changed: re-run those.
+        "later_clawbacks": [
+            {"period": row["period"], "records": int(row["records"])} for row in later
+        ],
     }
 
 

@@ -80,19 +80,21 @@ def apply_run_deltas(adapters: Adapters, run_id: str) -> int:
 
 
 def ledger_entries(store: DataStore, run_id: str) -> Iterator[LedgerEntry]:
-    """The ledger rows the deltas set, streamed batch by batch.
+    """The ledger rows the run sets, streamed batch by batch: those of ``deltas/`` and of
+    ``ledger_updates/`` (unpublished rewrites, e.g. a cancellation's new original).
 
     The reversal of a transaction now booked under another period, dealer or currency is
     published but sets no ledger row (``ledger_entry`` false): the transaction's other record
     does, whichever part either lies in.
     """
     columns_read = [*LEDGER_COLUMNS, "ledger_entry"]
-    for batch in record_batches(store, f"runs/{run_id}/deltas", columns_read):
-        columns = [batch.column(name).to_pylist() for name in columns_read]
-        # Positional (LEDGER_COLUMNS is LedgerEntry's field order): no dict per row.
-        for *values, ledger_entry in zip(*columns, strict=True):
-            if ledger_entry:
-                yield LedgerEntry(*values)
+    for output in ("deltas", "ledger_updates"):
+        for batch in record_batches(store, f"runs/{run_id}/{output}", columns_read):
+            columns = [batch.column(name).to_pylist() for name in columns_read]
+            # Positional (LEDGER_COLUMNS is LedgerEntry's field order): no dict per row.
+            for *values, ledger_entry in zip(*columns, strict=True):
+                if ledger_entry:
+                    yield LedgerEntry(*values)
 
 
 def write_run_report(

@@ -163,12 +163,19 @@ def print_outcome(report: Mapping[str, Any] | None) -> None:
 
 
 def print_periods_without_batches(report: Mapping[str, Any]) -> None:
-    """A period with no batch is settled from nothing (spec §5: its publications reversed)."""
+    """A period with no batch is settled from nothing (spec §5: its publications reversed);
+    a later period may hold clawbacks of sales the run changed."""
     without = report.get("periods_without_batches") or []
     if without:
         console.print(
             f"[yellow]no batches for {', '.join(without)}: settled nothing there, so whatever "
             "was published for it is reversed[/]"
+        )
+    for later in report.get("periods_to_recompute") or []:
+        console.print(
+            f"[yellow]{later['records']} cancellation(s) published for {plain(later['period'])} "
+            "reverse sales this run changed: their clawbacks keep the old amounts until "
+            f"{plain(later['period'])} is re-run too[/]"
         )
 
 

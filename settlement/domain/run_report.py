@@ -94,6 +94,8 @@ def build_run_report(facts: RunFacts) -> dict[str, Any]:
         "records": int(deltas.get("records", 0)) if facts.published else 0,
         "computed_delta_records": deltas.get("records"),
         "computed_delta_totals": list(deltas.get("totals", [])),
+        # Periods outside the run whose published clawbacks reverse sales it changed.
+        "periods_to_recompute": list(calculation.get("later_clawbacks", [])),
         "published_to_core_view": facts.published,
         # Batches Core View holds for the run; booked only if the run was committed.
         "acknowledged_by_core_view": {

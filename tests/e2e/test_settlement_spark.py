@@ -15,6 +15,8 @@ from settlement.bootstrap import Adapters
 from settlement.cli.workflow import run_demo, submit_batch, upload
 from settlement.generator import GeneratedMonth, generate_month
 from state_machine.local import run_workflow
+from tests.fixtures.workflow import put_batch, sale
+from tests.unit.domain.reference.catalogue import GOOD_MATRIX
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 ROWS = 2_000
@@ -132,3 +134,60 @@ def test_two_periods_with_cancellations_across_them_then_an_unchanged_re_run(
     assert report(workspace, again)["records"] == 0
     assert report(workspace, again)["published"] == []
     assert report(workspace, again)["totals"] == first["totals"]
+
+
+def cancellation(n: int, original: int, day: str) -> list[str]:
+    """A CANCELLATION ``C<n>`` of ``T<original>`` on ``day``, for dealer D1 in DE."""
+    return [f"C{n}", "CANCELLATION", day, "DE", "D1", f"VIN{original}", "3", "PRIVATE", "",
+            "EUR", f"T{original}"]  # fmt: skip
+
+
+def test_a_cancellation_that_now_reverses_another_equal_sale_is_remembered(
+    workspace: Adapters, spark: Any, tmp_path: Path
+) -> None:
+    # GIVEN the matrix of spec §4, and October: two equal sales of dealer D1, C1 cancelling T4
+    matrix = tmp_path / "matrix.csv"
+    matrix.write_bytes(GOOD_MATRIX)
+    upload(workspace, "matrix", matrix)
+    put_batch(workspace.store, "oct", [sale(1), sale(4), cancellation(1, 4, "2026-10-20")])
+    settle(workspace, spark, "2026-10")
+    # WHEN the batch is corrected so that C1 cancels T1 instead (the same amounts), and October
+    # is re-run
+    put_batch(workspace.store, "oct", [sale(1), sale(4), cancellation(1, 1, "2026-10-20")])
+    corrected = settle(workspace, spark, "2026-10")
+    # THEN nothing is published (no amount changed), but the ledger says what C1 now reverses
+    assert report(workspace, corrected)["records"] == 0
+    ledger = {entry.transaction_id: entry for entry in workspace.database.ledger.entries()}
+    assert ledger["C1"].original_transaction_id == "T1"
+    # AND a November cancellation of T1 is a second cancellation of it: rejected, nothing paid
+    put_batch(workspace.store, "nov", [cancellation(9, 1, "2026-11-05")], period="2026-11")
+    november = settle(workspace, spark, "2026-11")
+    rejects = table(workspace, november, "rejects", ["transaction_id", "reason"])
+    assert rejects == [{"transaction_id": "C9", "reason": "ALREADY_CANCELLED"}]
+    assert report(workspace, november)["records"] == 0
+
+
+def test_re_processing_a_month_names_the_later_months_whose_clawbacks_it_changed(
+    workspace: Adapters, spark: Any, tmp_path: Path
+) -> None:
+    # GIVEN October's sale T1 settled, then November's cancellation C2 of it
+    matrix = tmp_path / "matrix.csv"
+    matrix.write_bytes(GOOD_MATRIX)
+    upload(workspace, "matrix", matrix)
+    put_batch(workspace.store, "oct", [sale(1), sale(4)])
+    settle(workspace, spark, "2026-10")
+    put_batch(workspace.store, "nov", [cancellation(2, 1, "2026-11-10")], period="2026-11")
+    november = settle(workspace, spark, "2026-11")
+    assert report(workspace, november)["periods_to_recompute"] == []
+    # WHEN October is re-processed with T1's price corrected
+    put_batch(workspace.store, "oct", [sale(1, price="2000.00"), sale(4)])
+    corrected = settle(workspace, spark, "2026-10")
+    # THEN its report names November: C2 there still claws back T1 as first published
+    assert report(workspace, corrected)["periods_to_recompute"] == [
+        {"period": "2026-11", "records": 1}
+    ]
+    # AND once November is re-run too, C2 follows T1 and nothing is left to re-compute
+    again = settle(workspace, spark, "2026-11")
+    deltas = table(workspace, again, "deltas", ["transaction_id", "delta"])
+    assert [row["transaction_id"] for row in deltas] == ["C2"]
+    assert report(workspace, again)["periods_to_recompute"] == []

@@ -361,30 +361,40 @@ def settle(
         if row.reason is None:
             good.append(row)
 
-    # DUPLICATE_TRANSACTION. [decisions: Duplicates] only rows that passed the row rules count
-    # as seen; the first occurrence wins even if it is later rejected (NO_RATE, …).
+    # Sales: NO_RATE, then CURRENCY_MISMATCH against the matching BASE row (spec §2, §4.1).
+    # [decisions: Duplicates] decided before duplicates: a sale that cannot settle for its rate
+    # takes no transaction id.
+    base_rows: dict[int, MatrixRow] = {}
+    priced: list[_Row] = []
+    for row in good:
+        if row.event_type == SALE:
+            assert row.day is not None
+            market, series, channel = row.text("market"), row.text("series"), row.text("channel")
+            base = table.base_row(market, series, channel, row.day)
+            if base is None:
+                row.reason = "NO_RATE"
+                continue
+            if base.currency != row.text("currency"):
+                row.reason = "CURRENCY_MISMATCH"
+                continue
+            base_rows[id(row)] = base
+        priced.append(row)
+
+    # DUPLICATE_TRANSACTION. [decisions: Duplicates] only rows that passed the row rules and
+    # have a rate count as seen; the first occurrence of those wins.
     seen: set[str] = set()
     candidates: list[_Row] = []
-    for row in good:
+    for row in priced:
         if row.transaction_id in seen or row.transaction_id in earlier:
             row.reason = "DUPLICATE_TRANSACTION"
         else:
             seen.add(row.transaction_id)
             candidates.append(row)
-
-    # Sales: NO_RATE, then CURRENCY_MISMATCH against the matching BASE row (spec §2, §4.1).
-    settled: dict[str, _Settled] = {}
-    for row in candidates:
-        if row.event_type != SALE:
-            continue
-        assert row.day is not None
-        base = table.base_row(row.text("market"), row.text("series"), row.text("channel"), row.day)
-        if base is None:
-            row.reason = "NO_RATE"
-        elif base.currency != row.text("currency"):
-            row.reason = "CURRENCY_MISMATCH"
-        else:
-            settled[row.transaction_id] = _Settled(row, base_row=base)
+    settled: dict[str, _Settled] = {
+        row.transaction_id: _Settled(row, base_row=base_rows[id(row)])
+        for row in candidates
+        if row.event_type == SALE
+    }
 
     # Cancellations, in run order: ORIGINAL_NOT_FOUND, CURRENCY_MISMATCH, ALREADY_CANCELLED.
     # [decisions: Cancellations] the original must be a *sale* settled in this run (any of its

@@ -195,6 +195,12 @@ def dealer_summary(
 BOOKED_UNDER = ("period", "dealer_id", "currency")
 
 
+# What the ledger keeps of a transaction besides where it is booked and its amounts: read by
+# later runs (a cancellation's original decides ALREADY_CANCELLED and its clawback).
+RESTAMPED = ("market", "event_type", "original_transaction_id")
+_IDENTITY = (*BOOKED_UNDER, *RESTAMPED)
+
+
 def deltas(settled_lines: DataFrame, ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
     """What to publish (spec §5): new lines against the ledger rows of the run's periods.
 
@@ -208,47 +214,91 @@ def deltas(settled_lines: DataFrame, ledger: DataFrame, periods: Sequence[str]) 
     (``ledger_entry`` false: the ledger row follows the second record), then its new line
     whole. A single record would net the two under the new place only.
     """
-    identity = (
-        "period",
-        "dealer_id",
-        "currency",
-        "market",
-        "event_type",
-        "original_transaction_id",
+    records = _records(settled_lines, ledger, periods)
+    if records is None:
+        # A first run of its periods publishes every line whole: no join needed.
+        return (
+            _new_lines(settled_lines)
+            .select(
+                "transaction_id",
+                *_IDENTITY,
+                F.col("base_amount").alias("base_delta"),
+                F.col("bonus_amount").alias("bonus_delta"),
+                _money(F.col("base_amount") + F.col("bonus_amount")).alias("delta"),
+                "base_amount",
+                "bonus_amount",
+                "settled",
+                F.lit(True).alias("ledger_entry"),
+            )
+            .select(*column_names(DELTAS_SCHEMA))
+        )
+    return records.filter(F.col("publish")).select(*column_names(DELTAS_SCHEMA))
+
+
+def ledger_updates(
+    settled_lines: DataFrame, ledger: DataFrame, periods: Sequence[str]
+) -> DataFrame:
+    """Ledger rows to rewrite without publishing anything (``ledger_updates/``).
+
+    A transaction whose amounts and booking are unchanged publishes nothing, yet what the
+    ledger keeps of it may have changed (:data:`RESTAMPED`: a cancellation now reversing
+    another sale of the same amounts, say). Later runs read the ledger for duplicates and
+    clawbacks, so it must say what now settles. The rows of ``deltas/``'s schema, deltas 0.
+    """
+    records = _records(settled_lines, ledger, periods)
+    if records is None:
+        return settled_lines.sparkSession.createDataFrame([], DELTAS_SCHEMA)
+    restamped = ~F.col("publish") & F.col("restamped")
+    return records.filter(restamped).select(*column_names(DELTAS_SCHEMA))
+
+
+def later_clawbacks(deltas: DataFrame, ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
+    """Per period outside the run: how many published cancellations reverse a sale whose BASE
+    or BONUS this run changes (``period, records``).
+
+    Such a clawback was priced from the sale as published then (spec §4.6), so it stays as it
+    is until its own period is re-computed: the operator is told which periods to re-run.
+    """
+    changed = deltas.filter((F.col("base_delta") != 0) | (F.col("bonus_delta") != 0)).select(
+        F.col("transaction_id").alias("original_transaction_id")
     )
-    new = settled_lines.select(
-        "transaction_id", *identity, "base_amount", "bonus_amount", F.lit(True).alias("settled")
+    clawbacks = ledger.filter(
+        F.col("settled") & is_cancellation() & ~F.col("period").isin(*periods)
     )
+    return (
+        clawbacks.join(changed, "original_transaction_id", "left_semi")
+        .groupBy("period")
+        .agg(F.count(F.lit(1)).alias("records"))
+    )
+
+
+def _new_lines(settled_lines: DataFrame) -> DataFrame:
+    return settled_lines.select(
+        "transaction_id", *_IDENTITY, "base_amount", "bonus_amount", F.lit(True).alias("settled")
+    )
+
+
+def _records(
+    settled_lines: DataFrame, ledger: DataFrame, periods: Sequence[str]
+) -> DataFrame | None:
+    """Every candidate record of the new lines against the published ones, with ``publish``
+    and ``restamped``; None when nothing of the run's periods was published yet."""
     published = _published(ledger, periods)
     if published.isEmpty():
-        # A first run of its periods publishes every line whole: no join needed.
-        return new.select(
-            "transaction_id",
-            *identity,
-            F.col("base_amount").alias("base_delta"),
-            F.col("bonus_amount").alias("bonus_delta"),
-            _money(F.col("base_amount") + F.col("bonus_amount")).alias("delta"),
-            "base_amount",
-            "bonus_amount",
-            "settled",
-            F.lit(True).alias("ledger_entry"),
-        ).select(*column_names(DELTAS_SCHEMA))
+        return None
     old = published.select(
         F.col("transaction_id").alias("old_transaction_id"),
-        *(F.col(c).alias(f"old_{c}") for c in identity),
+        *(F.col(c).alias(f"old_{c}") for c in _IDENTITY),
         F.col("settled").alias("old_settled"),
         F.when(F.col("settled"), F.col("base_amount")).otherwise(_zero()).alias("old_base"),
         F.when(F.col("settled"), F.col("bonus_amount")).otherwise(_zero()).alias("old_bonus"),
     )
+    new = _new_lines(settled_lines)
     joined = new.join(old, F.col("transaction_id") == F.col("old_transaction_id"), "full_outer")
     moved = F.col("settled").isNotNull() & F.col("old_transaction_id").isNotNull()
     moved = moved & reduce(or_, [F.col(c) != F.col(f"old_{c}") for c in BOOKED_UNDER])
-    records = F.when(moved, F.array(_reversal_of_old(identity), _new_line_whole(identity)))
-    return (
-        joined.select(F.inline(records.otherwise(F.array(_net_change(identity)))))
-        .filter(F.col("publish"))
-        .select(*column_names(DELTAS_SCHEMA))
-    )
+    records = F.when(moved, F.array(_reversal_of_old(_IDENTITY), _new_line_whole(_IDENTITY)))
+    return joined.select(F.inline(records.otherwise(F.array(_net_change(_IDENTITY)))))
 
 
 def _delta_record(
@@ -260,6 +310,7 @@ def _delta_record(
     settled: Column,
     ledger_entry: bool,
     publish: Column,
+    restamped: Column | None = None,
 ) -> Column:
     base_delta = _money(new_amounts[0] - old_amounts[0])
     bonus_delta = _money(new_amounts[1] - old_amounts[1])
@@ -275,6 +326,7 @@ def _delta_record(
         settled.alias("settled"),
         F.lit(ledger_entry).alias("ledger_entry"),
         (publish | changed).alias("publish"),
+        (F.lit(False) if restamped is None else restamped).alias("restamped"),
     )
 
 
@@ -289,6 +341,9 @@ def _net_change(identity: Sequence[str]) -> Column:
         settled=settled,
         ledger_entry=True,
         publish=F.col("old_transaction_id").isNull() | (F.col("old_settled") != settled),
+        restamped=settled
+        & F.col("old_transaction_id").isNotNull()
+        & reduce(or_, [~F.col(c).eqNullSafe(F.col(f"old_{c}")) for c in RESTAMPED]),
     )
 
 
@@ -320,6 +375,8 @@ __all__ = [
     "batch_counts",
     "dealer_summary",
     "deltas",
+    "later_clawbacks",
+    "ledger_updates",
     "lines",
     "rejects",
 ]

@@ -184,19 +184,28 @@ def _id_hash() -> Column:
     return F.xxhash64("transaction_id").alias("id_hash")
 
 
+def takes_its_id() -> Column:
+    """A row that takes its transaction_id: it passed the row rules and has a rate (a sale
+    rejected NO_RATE or CURRENCY_MISMATCH takes none). Across runs only settled rows are known
+    (the ledger), so within a run a row that cannot settle must not take an id either, or the
+    same inputs would publish one way in a run of both periods and another in two runs."""
+    return still_good() & F.col("rate_reason").isNull()
+
+
 def settled_elsewhere(ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
     """Ledger rows settled for a period this run does not re-compute."""
     return ledger.filter(F.col("settled") & ~F.col("period").isin(*periods))
 
 
 def duplicate_suspects(rows: DataFrame, ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
-    """``id_hash`` of the transaction_ids that may be duplicates: on more than one row still
-    good, or on one and in the ledger as settled for another period.
+    """``id_hash`` of the transaction_ids that may be duplicates: on more than one row that
+    takes its id (:func:`takes_its_id`), or on one and in the ledger as settled for another
+    period.
 
     One long per row is aggregated instead of sorting every row by its id. A hash collision
     only adds a suspect, which :func:`duplicate_rows` then clears by the id itself.
     """
-    in_run = rows.filter(still_good()).select(
+    in_run = rows.filter(takes_its_id()).select(
         _id_hash(), F.lit(1).alias("run_rows"), F.lit(False).alias("in_ledger")
     )
     in_ledger = settled_elsewhere(ledger, periods).select(
@@ -217,15 +226,15 @@ def duplicate_rows(
 ) -> DataFrame:
     """The DUPLICATE_TRANSACTION rows of ``rows``: ``batch_id, line_number, reason, detail``.
 
-    A transaction_id is a duplicate when a row still good came earlier in the run, in the order
-    (period, batch_id, line_number), or when the ledger holds it as settled for a period this run
-    does not re-compute. Rows a row rule rejected do not count as seen. Only the rows and ledger
-    entries of the ``suspects`` (:func:`duplicate_suspects`, a small frame) are compared, so the
-    result is as cheap as the duplicates are few.
+    A transaction_id is a duplicate when a row that takes its id came earlier in the run, in the
+    order (period, batch_id, line_number), or when the ledger holds it as settled for a period
+    this run does not re-compute. Rows a row rule or a rate rule rejected do not count as seen.
+    Only the rows and ledger entries of the ``suspects`` (:func:`duplicate_suspects`, a small
+    frame) are compared, so the result is as cheap as the duplicates are few.
     """
     order = Window.partitionBy("transaction_id").orderBy("period", "batch_id", "line_number")
     candidates = (
-        rows.filter(still_good())
+        rows.filter(takes_its_id())
         .select("transaction_id", *BATCH_ROW_KEY_COLUMNS, _id_hash())
         .join(suspects, "id_hash", "left_semi")
         .withColumns(

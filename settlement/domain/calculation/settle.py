@@ -61,6 +61,8 @@ class SettlementFrames:
     dealer_summary: DataFrame
     rejects: DataFrame
     deltas: DataFrame
+    ledger_updates: DataFrame
+    later_clawbacks: DataFrame
     batch_counts: DataFrame
     kept: tuple[DataFrame, ...] = field(default=())
 
@@ -145,11 +147,14 @@ def settle(
     settled_lines = _timed_materialise(
         materialise, outputs.lines(decided, stats, reached, run_id), LINES
     )
+    deltas = outputs.deltas(settled_lines, ledger, periods)
     return SettlementFrames(
         lines=settled_lines,
         dealer_summary=outputs.dealer_summary(settled_lines, targets, ledger, periods),
         rejects=outputs.rejects(decided),
-        deltas=outputs.deltas(settled_lines, ledger, periods),
+        deltas=deltas,
+        ledger_updates=outputs.ledger_updates(settled_lines, ledger, periods),
+        later_clawbacks=outputs.later_clawbacks(deltas, ledger, periods),
         batch_counts=outputs.batch_counts(decided),
         kept=(
             settled_lines,

@@ -128,7 +128,7 @@ def _read(store: DataStore, key: str) -> pa.Table:
     return pads.dataset(store.path(key), format="parquet", partitioning="hive").to_table()
 
 
-OUTPUT_NAMES = ("lines", "dealer_summary", "rejects", "deltas", "batch_counts")
+OUTPUT_NAMES = ("lines", "dealer_summary", "rejects", "deltas", "ledger_updates", "batch_counts")
 
 
 def files(store: DataStore, run_id: str, name: str) -> dict[str, bytes]:

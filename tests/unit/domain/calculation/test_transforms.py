@@ -280,6 +280,7 @@ CHECKED_FIELDS: list[tuple[str, DataType]] = [
     ("batch_id", StringType()),
     ("line_number", LongType()),
     ("reason", StringType()),
+    ("rate_reason", StringType()),
 ]
 DUPLICATE_FIELDS: list[tuple[str, DataType]] = [
     ("batch_id", StringType()),
@@ -310,12 +311,12 @@ def test_duplicate_suspects_are_ids_seen_twice_or_also_in_the_ledger(
         spark,
         CHECKED_FIELDS,
         [
-            ("U1", OCT, "a", 2, None),
-            ("R1", OCT, "a", 3, "INVALID_DATE"),
-            ("R1", OCT, "a", 4, None),
-            ("D1", OCT, "a", 5, None),
-            ("D1", OCT, "b", 2, None),
-            ("L1", OCT, "a", 6, None),
+            ("U1", OCT, "a", 2, None, None),
+            ("R1", OCT, "a", 3, "INVALID_DATE", None),
+            ("R1", OCT, "a", 4, None, None),
+            ("D1", OCT, "a", 5, None, None),
+            ("D1", OCT, "b", 2, None, None),
+            ("L1", OCT, "a", 6, None, None),
         ],
     )
     # WHEN the suspects are narrowed
@@ -332,8 +333,8 @@ def test_duplicate_rows_decides_by_the_id_not_the_hash(spark: SparkSession) -> N
     checked = frame(
         spark,
         CHECKED_FIELDS,
-        [("U1", OCT, "a", 2, None), ("U2", OCT, "a", 3, None), ("D1", OCT, "a", 4, None),
-         ("D1", OCT, "a", 5, None)],
+        [("U1", OCT, "a", 2, None, None), ("U2", OCT, "a", 3, None, None),
+         ("D1", OCT, "a", 4, None, None), ("D1", OCT, "a", 5, None, None)],
     )  # fmt: skip
     everyone = checked.select(F.xxhash64("transaction_id").alias("id_hash")).distinct()
     # WHEN the duplicates are decided among them
@@ -352,16 +353,16 @@ def test_duplicate_rows_first_occurrence_wins_in_period_batch_line_order(
         spark,
         CHECKED_FIELDS,
         [
-            ("T1", NOV, "a", 2, None),  # period first: October's b/5 came earlier
-            ("T1", OCT, "b", 5, None),
-            ("T2", OCT, "b", 3, None),  # then batch: a/9 came earlier
-            ("T2", OCT, "a", 9, None),
-            ("T3", OCT, "a", 4, None),  # then line: a/2 came earlier
-            ("T3", OCT, "a", 2, None),
-            ("T4", OCT, "c", 2, None),  # three times: both later ones name the first
-            ("T4", OCT, "c", 3, None),
-            ("T4", NOV, "a", 2, None),
-            ("U1", OCT, "a", 3, None),
+            ("T1", NOV, "a", 2, None, None),  # period first: October's b/5 came earlier
+            ("T1", OCT, "b", 5, None, None),
+            ("T2", OCT, "b", 3, None, None),  # then batch: a/9 came earlier
+            ("T2", OCT, "a", 9, None, None),
+            ("T3", OCT, "a", 4, None, None),  # then line: a/2 came earlier
+            ("T3", OCT, "a", 2, None, None),
+            ("T4", OCT, "c", 2, None, None),  # three times: both later ones name the first
+            ("T4", OCT, "c", 3, None, None),
+            ("T4", NOV, "a", 2, None, None),
+            ("U1", OCT, "a", 3, None, None),
         ],
     )
     # WHEN the duplicates of the run are found
@@ -388,13 +389,13 @@ def test_duplicate_rows_ignores_rows_a_row_rule_rejected(spark: SparkSession) ->
         spark,
         CHECKED_FIELDS,
         [
-            ("R1", OCT, "a", 2, "INVALID_DATE"),
-            ("R1", OCT, "a", 3, None),
-            ("R2", OCT, "a", 4, None),
-            ("R2", OCT, "a", 5, "INVALID_CHANNEL"),
-            ("R3", OCT, "a", 6, None),
-            ("R3", OCT, "a", 7, "MISSING_FIELD"),
-            ("R3", OCT, "a", 8, None),
+            ("R1", OCT, "a", 2, "INVALID_DATE", None),
+            ("R1", OCT, "a", 3, None, None),
+            ("R2", OCT, "a", 4, None, None),
+            ("R2", OCT, "a", 5, "INVALID_CHANNEL", None),
+            ("R3", OCT, "a", 6, None, None),
+            ("R3", OCT, "a", 7, "MISSING_FIELD", None),
+            ("R3", OCT, "a", 8, None, None),
         ],
     )
     # WHEN the duplicates of the run are found
@@ -406,6 +407,26 @@ def test_duplicate_rows_ignores_rows_a_row_rule_rejected(spark: SparkSession) ->
         [("a", 8, DUPLICATE, "transaction_id first seen in batch a line 6")],
     )
     assert_same_rows(duplicates, expected)
+
+
+def test_a_sale_without_a_rate_takes_no_id(spark: SparkSession) -> None:
+    # GIVEN an October sale rejected NO_RATE and a good November sale of the same id, and an
+    # October sale rejected CURRENCY_MISMATCH followed by a good one, in a run of both months
+    checked = frame(
+        spark,
+        CHECKED_FIELDS,
+        [
+            ("X1", OCT, "a", 2, None, "NO_RATE"),
+            ("X1", NOV, "b", 2, None, None),
+            ("X2", OCT, "a", 3, None, "CURRENCY_MISMATCH"),
+            ("X2", OCT, "a", 4, None, None),
+        ],
+    )
+    # WHEN the duplicates of the run are found
+    duplicates = duplicates_of(checked, no_ledger(spark), [OCT, NOV])
+    # THEN none: a row that cannot settle does not take its id (as in a run of November
+    # alone, where October's rejected row is nowhere to be seen)
+    assert duplicates.count() == 0
 
 
 def test_duplicate_rows_uses_the_ledger_of_other_periods_only(spark: SparkSession) -> None:
@@ -425,13 +446,13 @@ def test_duplicate_rows_uses_the_ledger_of_other_periods_only(spark: SparkSessio
         spark,
         CHECKED_FIELDS,
         [
-            ("L1", OCT, "a", 2, None),  # settled for September: a duplicate
-            ("L2", OCT, "a", 3, None),  # October is re-computed: not a duplicate
-            ("L3", OCT, "a", 4, None),  # nor is November
-            ("L4", OCT, "a", 5, None),  # reversed in September: not settled any more
-            ("L5", OCT, "a", 6, None),  # settled and twice in the run
-            ("L5", OCT, "a", 7, None),
-            ("L6", OCT, "a", 8, "INVALID_DATE"),  # already rejected by a row rule
+            ("L1", OCT, "a", 2, None, None),  # settled for September: a duplicate
+            ("L2", OCT, "a", 3, None, None),  # October is re-computed: not a duplicate
+            ("L3", OCT, "a", 4, None, None),  # nor is November
+            ("L4", OCT, "a", 5, None, None),  # reversed in September: not settled any more
+            ("L5", OCT, "a", 6, None, None),  # settled and twice in the run
+            ("L5", OCT, "a", 7, None, None),
+            ("L6", OCT, "a", 8, "INVALID_DATE", None),  # already rejected by a row rule
         ],
     )
     # WHEN the duplicates of the run re-computing October and November are found
