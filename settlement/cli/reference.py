@@ -62,11 +62,17 @@ def upload(
             "same file)"
         )
     else:
+        # Matrix versions replace whole markets; target versions upsert (dealer, period) pairs.
+        replaced = (
+            "its rows in the markets both contain"
+            if checked_kind == "matrix"
+            else "its targets where both name the same dealer and period"
+        )
         typer.echo(
-            f"warning: this file is {checked_kind} version {result.version_id}, replaced since by "
-            f"version {result.superseded_by}, which stays active: an identical file is one "
-            "version. To make these values active again, upload them as a changed file (any "
-            "change, e.g. the order of the rows).",
+            f"warning: this file is {checked_kind} version {result.version_id}; version "
+            f"{result.superseded_by}, uploaded since, replaced {replaced} and stays active: an "
+            "identical file is one version. To make these values active again, upload them as a "
+            "changed file (any change, e.g. the order of the rows).",
             err=True,
         )
 

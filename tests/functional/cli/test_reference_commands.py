@@ -79,8 +79,26 @@ def test_uploading_a_replaced_file_again_warns_that_it_stays_replaced(
     # THEN nothing changes, and the warning says B stays active and how to bring A's values back
     assert code == 0
     assert "already loaded" not in out
-    assert err.startswith("warning: this file is matrix version 1, replaced since by version 2")
+    assert err.startswith(
+        "warning: this file is matrix version 1; version 2, uploaded since, replaced its rows in "
+        "the markets both contain and stays active"
+    )
     assert "upload them as a changed file" in err
+
+
+def test_uploading_replaced_targets_again_says_only_shared_targets_were_replaced(
+    home: Path, tmp_path: Path
+) -> None:
+    # GIVEN targets A (D1, D2), then targets B (D1 only)
+    first, later = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("market,dealer_id,period,target_units\nDE,D1,2026-10,4\nDE,D2,2026-10,5\n")
+    later.write_text("market,dealer_id,period,target_units\nDE,D1,2026-10,6\n")
+    settle(home, "upload", str(first), "--kind", "targets")
+    settle(home, "upload", str(later), "--kind", "targets")
+    # WHEN A is uploaded again THEN the warning does not claim all of A was replaced
+    code, _, err = settle(home, "upload", str(first), "--kind", "targets")
+    assert code == 0
+    assert "replaced its targets where both name the same dealer and period" in err
 
 
 def test_values_that_look_like_markup_are_shown_as_written(home: Path, tmp_path: Path) -> None:
