@@ -201,7 +201,14 @@ RESTAMPED = ("market", "event_type", "original_transaction_id")
 _IDENTITY = (*BOOKED_UNDER, *RESTAMPED)
 
 
-def deltas(settled_lines: DataFrame, ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
+def published_before(ledger: DataFrame, periods: Sequence[str]) -> DataFrame | None:
+    """The ledger rows of the run's periods, or None on a first run of them (asked once: on a
+    large ledger the emptiness check is a scan)."""
+    published = _published(ledger, periods)
+    return None if published.isEmpty() else published
+
+
+def deltas(settled_lines: DataFrame, published: DataFrame | None) -> DataFrame:
     """What to publish (spec §5): new lines against the ledger rows of the run's periods.
 
     A record goes out when the transaction is new to the ledger, when its settled status
@@ -214,8 +221,7 @@ def deltas(settled_lines: DataFrame, ledger: DataFrame, periods: Sequence[str]) 
     (``ledger_entry`` false: the ledger row follows the second record), then its new line
     whole. A single record would net the two under the new place only.
     """
-    records = _records(settled_lines, ledger, periods)
-    if records is None:
+    if published is None:
         # A first run of its periods publishes every line whole: no join needed.
         return (
             _new_lines(settled_lines)
@@ -232,43 +238,55 @@ def deltas(settled_lines: DataFrame, ledger: DataFrame, periods: Sequence[str]) 
             )
             .select(*column_names(DELTAS_SCHEMA))
         )
+    records = _records(settled_lines, published)
     return records.filter(F.col("publish")).select(*column_names(DELTAS_SCHEMA))
 
 
-def ledger_updates(
-    settled_lines: DataFrame, ledger: DataFrame, periods: Sequence[str]
-) -> DataFrame:
+def ledger_updates(settled_lines: DataFrame, published: DataFrame | None) -> DataFrame:
     """Ledger rows to rewrite without publishing anything (``ledger_updates/``).
 
     A transaction whose amounts and booking are unchanged publishes nothing, yet what the
     ledger keeps of it may have changed (:data:`RESTAMPED`: a cancellation now reversing
     another sale of the same amounts, say). Later runs read the ledger for duplicates and
     clawbacks, so it must say what now settles. The rows of ``deltas/``'s schema, deltas 0.
+    Only cancellations are compared (a few % of the lines: a cheap second join): a sale whose
+    market alone changed, with the same dealer, currency and amounts, is not rewritten.
     """
-    records = _records(settled_lines, ledger, periods)
-    if records is None:
+    if published is None:
         return settled_lines.sparkSession.createDataFrame([], DELTAS_SCHEMA)
+    records = _records(settled_lines.filter(is_cancellation()), published.filter(is_cancellation()))
     restamped = ~F.col("publish") & F.col("restamped")
     return records.filter(restamped).select(*column_names(DELTAS_SCHEMA))
 
 
-def later_clawbacks(deltas: DataFrame, ledger: DataFrame, periods: Sequence[str]) -> DataFrame:
+def later_clawbacks(
+    deltas: DataFrame, ledger: DataFrame, published: DataFrame | None, periods: Sequence[str]
+) -> DataFrame:
     """Per period outside the run: how many published cancellations reverse a sale whose BASE
     or BONUS this run changes (``period, records``).
 
     Such a clawback was priced from the sale as published then (spec §4.6), so it stays as it
     is until its own period is re-computed: the operator is told which periods to re-run.
+    Only a sale already published for the run's periods can have been clawed back elsewhere,
+    so a first run costs nothing here, and a re-run compares the deltas with those few
+    clawbacks only (broadcast).
     """
+    if published is None:
+        return ledger.sparkSession.createDataFrame([], "period string, records long")
+    sales_here = published.select(F.col("transaction_id").alias("original_transaction_id"))
+    clawbacks = (
+        ledger.filter(F.col("settled") & is_cancellation() & ~F.col("period").isin(*periods))
+        .join(sales_here, "original_transaction_id", "left_semi")
+        .select("transaction_id", "period", "original_transaction_id")
+    )
     changed = deltas.filter((F.col("base_delta") != 0) | (F.col("bonus_delta") != 0)).select(
         F.col("transaction_id").alias("original_transaction_id")
     )
-    clawbacks = ledger.filter(
-        F.col("settled") & is_cancellation() & ~F.col("period").isin(*periods)
-    )
+    # A moved transaction has two delta records: count each clawback once.
     return (
-        clawbacks.join(changed, "original_transaction_id", "left_semi")
+        changed.join(F.broadcast(clawbacks), "original_transaction_id")
         .groupBy("period")
-        .agg(F.count(F.lit(1)).alias("records"))
+        .agg(F.countDistinct("transaction_id").alias("records"))
     )
 
 
@@ -278,14 +296,9 @@ def _new_lines(settled_lines: DataFrame) -> DataFrame:
     )
 
 
-def _records(
-    settled_lines: DataFrame, ledger: DataFrame, periods: Sequence[str]
-) -> DataFrame | None:
+def _records(settled_lines: DataFrame, published: DataFrame) -> DataFrame:
     """Every candidate record of the new lines against the published ones, with ``publish``
-    and ``restamped``; None when nothing of the run's periods was published yet."""
-    published = _published(ledger, periods)
-    if published.isEmpty():
-        return None
+    and ``restamped``."""
     old = published.select(
         F.col("transaction_id").alias("old_transaction_id"),
         *(F.col(c).alias(f"old_{c}") for c in _IDENTITY),
@@ -378,5 +391,6 @@ __all__ = [
     "later_clawbacks",
     "ledger_updates",
     "lines",
+    "published_before",
     "rejects",
 ]

@@ -147,14 +147,15 @@ def settle(
     settled_lines = _timed_materialise(
         materialise, outputs.lines(decided, stats, reached, run_id), LINES
     )
-    deltas = outputs.deltas(settled_lines, ledger, periods)
+    published = outputs.published_before(ledger, periods)
+    deltas = outputs.deltas(settled_lines, published)
     return SettlementFrames(
         lines=settled_lines,
         dealer_summary=outputs.dealer_summary(settled_lines, targets, ledger, periods),
         rejects=outputs.rejects(decided),
         deltas=deltas,
-        ledger_updates=outputs.ledger_updates(settled_lines, ledger, periods),
-        later_clawbacks=outputs.later_clawbacks(deltas, ledger, periods),
+        ledger_updates=outputs.ledger_updates(settled_lines, published),
+        later_clawbacks=outputs.later_clawbacks(deltas, ledger, published, periods),
         batch_counts=outputs.batch_counts(decided),
         kept=(
             settled_lines,
