@@ -98,22 +98,25 @@ def test_a_commit_whose_answer_was_lost_is_found_and_the_ledger_brought_in_line(
     assert "the ledger was updated" in result["cause"]
 
 
-def test_a_commit_with_other_figures_than_ours_leaves_the_ledger_alone(
-    workspace: Adapters, tmp_path: Path
-) -> None:
-    # GIVEN a reconciled run whose published batch Core View lost before committing
+def committed_with_a_batch_lost(workspace: Adapters, tmp_path: Path) -> tuple[dict[str, Any], str]:
+    """Run r1 reconciled and published, Core View losing its batch before the commit, which it
+    then took with its own (other) figures: the state context and the mismatch message."""
     context = calculated_run(workspace)
     publish.handle({"action": "announce", "run_id": "r1"}, workspace)
     publish.handle({"action": "part", "run_id": "r1", "part": 0}, workspace)
     (tmp_path / "home" / "coreview" / "r1" / "parts" / "0" / "batch-0.json").unlink()
     with pytest.raises(CommitMismatchError) as mismatch:
         publish.handle({"action": "commit", "run_id": "r1"}, workspace)
-    state = {
-        **context,
-        "reconciliation": {"parts": [0]},
-        "published": {"all_parts_published": True},
-        "failure": lambda_failure("CommitMismatchError", str(mismatch.value)),
-    }
+    published = {"reconciliation": {"parts": [0]}, "published": {"all_parts_published": True}}
+    return {**context, **published}, str(mismatch.value)
+
+
+def test_a_commit_with_other_figures_than_ours_leaves_the_ledger_alone(
+    workspace: Adapters, tmp_path: Path
+) -> None:
+    # GIVEN a reconciled run whose published batch Core View lost before committing
+    context, mismatch = committed_with_a_batch_lost(workspace, tmp_path)
+    state = {**context, "failure": lambda_failure("CommitMismatchError", mismatch)}
     # WHEN the failure is recorded
     result = record_failure.handle({"run_id": "r1", "state": state}, workspace)
     # THEN the ledger is not told that Core View holds the deltas: it holds something else
@@ -276,18 +279,9 @@ def test_a_run_core_view_committed_with_other_figures_is_not_settled_by_the_next
 ) -> None:
     # GIVEN run r1 whose commit Core View took with other figures (it lost a batch), and whose
     # failure was recorded while Core View could not be asked: it kept its locks
-    context = calculated_run(workspace)
-    publish.handle({"action": "announce", "run_id": "r1"}, workspace)
-    publish.handle({"action": "part", "run_id": "r1", "part": 0}, workspace)
-    (tmp_path / "home" / "coreview" / "r1" / "parts" / "0" / "batch-0.json").unlink()
-    with pytest.raises(CommitMismatchError):
-        publish.handle({"action": "commit", "run_id": "r1"}, workspace)
-    state = {
-        **context,
-        "reconciliation": {"parts": [0]},
-        "published": {"all_parts_published": True},
-        "failure": lambda_failure("CoreViewUnavailableError", "commit: connection dropped"),
-    }
+    context, _ = committed_with_a_batch_lost(workspace, tmp_path)
+    dropped = lambda_failure("CoreViewUnavailableError", "commit: connection dropped")
+    state = {**context, "failure": dropped}
     reachable = workspace.coreview
     workspace.coreview = CoreViewOutOfReach(reachable)
     record_failure.handle({"run_id": "r1", "state": state}, workspace)
