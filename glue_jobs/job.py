@@ -33,6 +33,7 @@ from pyspark.sql.types import DataType, DecimalType, DoubleType, FloatType, Stru
 
 from settlement.adapters.storage import DataStore
 from settlement.domain.calculation import SettlementFrames, settle
+from settlement.domain.calculation.outputs import later_clawbacks
 from settlement.domain.calculation.settle import LINES
 from settlement.domain.schemas import (
     BATCH_COUNTS_SCHEMA,
@@ -585,8 +586,11 @@ def _write_outputs(
     # Count and totals from the files just written: one narrow read, no second join.
     spark = frames.deltas.sparkSession
     with _timed("totals"):
-        totals = _delta_totals(
-            spark.read.schema(DELTAS_SCHEMA).parquet(store.uri(f"{prefix}/deltas"))
+        written_deltas = spark.read.schema(DELTAS_SCHEMA).parquet(store.uri(f"{prefix}/deltas"))
+        totals = _delta_totals(written_deltas)
+        # One row per period at most; the deltas are read only when such clawbacks exist.
+        later = (
+            later_clawbacks(written_deltas, frames.clawbacks_elsewhere).orderBy("period").collect()
         )
         summary = spark.read.schema(DEALER_SUMMARY_SCHEMA).parquet(
             store.uri(f"{prefix}/dealer_summary")
@@ -594,7 +598,6 @@ def _write_outputs(
         _check_summary_fits(summary)
         line_totals = _line_totals(summary)
     records = sum(int(row["records"]) for row in totals)
-    later = frames.later_clawbacks.orderBy("period").collect()  # one row per period at most
     return {
         "run_id": run_id,
         "periods": list(periods),

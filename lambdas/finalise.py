@@ -1,7 +1,8 @@
 """λ finalise: the last state of a run that reconciled (and, unless dry, was published).
 
 Event ``{"run_id", "dry_run", "execution_arn"?}``. On the publish path it applies the run's
-deltas to the published ledger (new absolute values, streamed from ``deltas/``); then it writes
+deltas to the published ledger (new absolute values, streamed from ``deltas/`` and
+``ledger_updates/``); then it writes
 ``runs/<run_id>/run_report.json`` and marks the run SUCCEEDED, which releases its periods. Every
 part is idempotent, so a retry or redrive is safe.
 """
@@ -74,7 +75,8 @@ def handle(event: dict[str, Any], adapters: Adapters) -> dict[str, Any]:
 
 
 def apply_run_deltas(adapters: Adapters, run_id: str) -> int:
-    """Upsert the run's published deltas into the ledger (absolute values; idempotent)."""
+    """Upsert the run's ledger rows (:func:`ledger_entries`) into the ledger (absolute values;
+    idempotent)."""
     entries = ledger_entries(adapters.store, run_id)
     return adapters.database.ledger.apply_deltas(run_id, entries)
 

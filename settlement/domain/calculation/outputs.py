@@ -259,32 +259,42 @@ def ledger_updates(settled_lines: DataFrame, published: DataFrame | None) -> Dat
     return records.filter(restamped).select(*column_names(DELTAS_SCHEMA))
 
 
-def later_clawbacks(
-    deltas: DataFrame, ledger: DataFrame, published: DataFrame | None, periods: Sequence[str]
+def clawbacks_elsewhere(
+    ledger: DataFrame, published: DataFrame | None, periods: Sequence[str]
 ) -> DataFrame:
-    """Per period outside the run: how many published cancellations reverse a sale whose BASE
-    or BONUS this run changes (``period, records``).
-
-    Such a clawback was priced from the sale as published then (spec §4.6), so it stays as it
-    is until its own period is re-computed: the operator is told which periods to re-run.
-    Only a sale already published for the run's periods can have been clawed back elsewhere,
-    so a first run costs nothing here, and a re-run compares the deltas with those few
-    clawbacks only (broadcast).
-    """
+    """Published cancellations of other periods that reverse a sale published for the run's
+    periods (``transaction_id, period, original_transaction_id``): few, and none on a first
+    run of the periods. See :func:`later_clawbacks`."""
     if published is None:
-        return ledger.sparkSession.createDataFrame([], "period string, records long")
+        return ledger.sparkSession.createDataFrame(
+            [], "transaction_id string, period string, original_transaction_id string"
+        )
     sales_here = published.select(F.col("transaction_id").alias("original_transaction_id"))
-    clawbacks = (
+    return (
         ledger.filter(F.col("settled") & is_cancellation() & ~F.col("period").isin(*periods))
         .join(sales_here, "original_transaction_id", "left_semi")
         .select("transaction_id", "period", "original_transaction_id")
     )
+
+
+def later_clawbacks(deltas: DataFrame, clawbacks: DataFrame) -> DataFrame:
+    """Per other period: how many published cancellations (``clawbacks``, from
+    :func:`clawbacks_elsewhere`) reverse a sale whose BASE or BONUS the ``deltas`` change
+    (``period, records``).
+
+    Such a clawback was priced from the sale as published then (spec §4.6), so it stays as it
+    is until its own period is re-computed: the operator is told which periods to re-run. The
+    deltas are only read when there is such a clawback at all (then broadcast against them,
+    see ``settle``).
+    """
+    if clawbacks.isEmpty():
+        return clawbacks.sparkSession.createDataFrame([], "period string, records long")
     changed = deltas.filter((F.col("base_delta") != 0) | (F.col("bonus_delta") != 0)).select(
         F.col("transaction_id").alias("original_transaction_id")
     )
     # A moved transaction has two delta records: count each clawback once.
     return (
-        changed.join(F.broadcast(clawbacks), "original_transaction_id")
+        changed.join(clawbacks, "original_transaction_id")
         .groupBy("period")
         .agg(F.countDistinct("transaction_id").alias("records"))
     )
@@ -386,6 +396,7 @@ def _new_line_whole(identity: Sequence[str]) -> Column:
 
 __all__ = [
     "batch_counts",
+    "clawbacks_elsewhere",
     "dealer_summary",
     "deltas",
     "later_clawbacks",

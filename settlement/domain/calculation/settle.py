@@ -62,7 +62,7 @@ class SettlementFrames:
     rejects: DataFrame
     deltas: DataFrame
     ledger_updates: DataFrame
-    later_clawbacks: DataFrame
+    clawbacks_elsewhere: DataFrame
     batch_counts: DataFrame
     kept: tuple[DataFrame, ...] = field(default=())
 
@@ -148,16 +148,19 @@ def settle(
         materialise, outputs.lines(decided, stats, reached, run_id), LINES
     )
     published = outputs.published_before(ledger, periods)
-    deltas = outputs.deltas(settled_lines, published)
+    elsewhere = outputs.clawbacks_elsewhere(ledger, published, periods)
+    if published is not None:  # a re-run: computed once, then checked against the deltas
+        elsewhere = _small(elsewhere, "clawbacks elsewhere")
     return SettlementFrames(
         lines=settled_lines,
         dealer_summary=outputs.dealer_summary(settled_lines, targets, ledger, periods),
         rejects=outputs.rejects(decided),
-        deltas=deltas,
+        deltas=outputs.deltas(settled_lines, published),
         ledger_updates=outputs.ledger_updates(settled_lines, published),
-        later_clawbacks=outputs.later_clawbacks(deltas, ledger, published, periods),
+        clawbacks_elsewhere=elsewhere,
         batch_counts=outputs.batch_counts(decided),
         kept=(
+            elsewhere,
             settled_lines,
             resolved,
             reached,
