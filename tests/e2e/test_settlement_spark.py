@@ -142,13 +142,18 @@ def cancellation(n: int, original: int, day: str) -> list[str]:
             "EUR", f"T{original}"]  # fmt: skip
 
 
+def upload_example_matrix(workspace: Adapters, tmp_path: Path) -> None:
+    """Upload the matrix of spec §4's worked example (DE, EUR)."""
+    matrix = tmp_path / "matrix.csv"
+    matrix.write_bytes(GOOD_MATRIX)
+    upload(workspace, "matrix", matrix)
+
+
 def test_a_cancellation_that_now_reverses_another_equal_sale_is_remembered(
     workspace: Adapters, spark: Any, tmp_path: Path
 ) -> None:
     # GIVEN the matrix of spec §4, and October: two equal sales of dealer D1, C1 cancelling T4
-    matrix = tmp_path / "matrix.csv"
-    matrix.write_bytes(GOOD_MATRIX)
-    upload(workspace, "matrix", matrix)
+    upload_example_matrix(workspace, tmp_path)
     put_batch(workspace.store, "oct", [sale(1), sale(4), cancellation(1, 4, "2026-10-20")])
     settle(workspace, spark, "2026-10")
     # WHEN the batch is corrected so that C1 cancels T1 instead (the same amounts), and October
@@ -171,9 +176,7 @@ def test_re_processing_a_month_names_the_later_months_whose_clawbacks_it_changed
     workspace: Adapters, spark: Any, tmp_path: Path
 ) -> None:
     # GIVEN October's sale T1 settled, then November's cancellation C2 of it
-    matrix = tmp_path / "matrix.csv"
-    matrix.write_bytes(GOOD_MATRIX)
-    upload(workspace, "matrix", matrix)
+    upload_example_matrix(workspace, tmp_path)
     put_batch(workspace.store, "oct", [sale(1), sale(4)])
     settle(workspace, spark, "2026-10")
     put_batch(workspace.store, "nov", [cancellation(2, 1, "2026-11-10")], period="2026-11")
